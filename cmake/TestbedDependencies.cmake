@@ -1,0 +1,18 @@
+# Every dependency is a Debian 12 package installed by tools/setup-deps; nothing is downloaded.
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+find_package(Boost 1.74 REQUIRED COMPONENTS filesystem system)
+find_package(SQLite3 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(GTest REQUIRED)
+pkg_check_modules(ZMQ REQUIRED IMPORTED_TARGET libzmq>=4.3)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus>=3)
+find_path(CPPZMQ_INCLUDE_DIR zmq.hpp REQUIRED)
+
+add_library(tb_deps_zmq INTERFACE)
+target_link_libraries(tb_deps_zmq INTERFACE PkgConfig::ZMQ)
+target_include_directories(tb_deps_zmq SYSTEM INTERFACE ${CPPZMQ_INCLUDE_DIR})
+add_library(tb::zmq ALIAS tb_deps_zmq)

@@ -1,0 +1,94 @@
+// testbed-host: run one testbed. Thin: the logic lives in testbed_host_core (host/src).
+#include "common/logging.hpp"
+#include "host/host.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <pthread.h>
+#include <unistd.h>
+
+namespace {
+
+std::filesystem::path default_plugin_dir() {
+    // Next to the build tree: build/<preset>/bin/testbed-host -> build/<preset>/plugins
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) return "plugins";
+    return exe.parent_path().parent_path() / "plugins";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"testbed-host: load a testbed's plugins, feed them live city data over ZeroMQ, record results in SQLite"};
+    tb::host::HostOptions opt;
+    double duration_s = 0;
+    std::string log_level = "info", log_file, output;
+    bool no_output = false;
+    app.add_option("--testbed", opt.testbed, "Testbed folder (e.g. testbeds/city-centre) or its testbed.toml")->required();
+    app.add_option("--db", opt.db, "Results database (SQLite, created if missing)")->capture_default_str();
+    app.add_option("--duration", duration_s, "Stop after this many seconds (default: run until SIGINT/SIGTERM)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--plugin-dir", opt.plugin_dir, "Where plugin libraries named without a path are found");
+    app.add_option("--ingest", opt.ingest, "Bind the feed input here instead of [host] ingest (repeatable)");
+    app.add_option("--output", output, "Bind the plugin output feed here instead of [host] output");
+    app.add_flag("--no-output", no_output, "Do not publish plugin output");
+    app.add_option("--status-file", opt.status_file, "Rewrite this JSON file with the committed row count after each commit");
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
+    app.add_option("--log-file", log_file, "Also append logs to this file");
+    CLI11_PARSE(app, argc, argv);
+
+    if (!log_file.empty()) tb::host::set_log_file(log_file);
+    if (!tb::host::set_log_level(log_level)) {
+        std::cerr << "testbed-host: --log-level '" << log_level << "' is not one of trace, debug, info, warn, error, off\n";
+        return 2;
+    }
+    if (opt.plugin_dir.empty()) opt.plugin_dir = default_plugin_dir();
+    if (no_output) opt.output = "";
+    else if (!output.empty()) opt.output = output;
+
+    // Block the stop signals in every thread (threads inherit the mask); the main thread waits
+    // for them with sigtimedwait, so no handler runs in a random thread.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+    auto log = tb::host::logger("host");
+    auto host = tb::host::Host::create(opt);
+    if (!host) {
+        log->error("{}", host.error().message);
+        return 1;
+    }
+    if (auto s = (*host)->start(); !s) {
+        log->error("{}", s.message());
+        (*host)->stop();
+        return 1;
+    }
+    std::cout << "testbed-host: ready (testbed " << (*host)->testbed().id << ", run " << (*host)->run_id() << ")"
+              << std::endl;
+
+    const auto t0 = std::chrono::steady_clock::now();
+    int sig = 0;
+    for (;;) {
+        timespec tick{0, 100'000'000};
+        sig = sigtimedwait(&stop_signals, nullptr, &tick);
+        if (sig > 0) {
+            log->info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
+        }
+        if (duration_s > 0 &&
+            std::chrono::steady_clock::now() - t0 >= std::chrono::duration<double>(duration_s)) {
+            log->info("duration of {} s reached, stopping", duration_s);
+            break;
+        }
+    }
+    const auto summary = (*host)->stop();
+    std::cout << tb::host::format_summary(summary) << std::flush;
+    return 0;
+}

@@ -1,0 +1,197 @@
+#include "bus/feed_receiver.hpp"
+
+#include "common/clock.hpp"
+#include "common/logging.hpp"
+
+#include <zmq.hpp>
+
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace tb::host {
+
+struct FeedReceiver::Impl {
+    struct Health {
+        FeedHealthRow row;
+        uint64_t last_seq = 0;
+    };
+    std::unique_ptr<zmq::socket_t> sock;
+    ReceiverOptions opt;
+    Sink sink;
+    ReceiverCounters counters;
+    std::atomic<bool> stopping{false};
+    std::thread thread;
+    std::shared_ptr<spdlog::logger> log = logger("feeds");
+
+    mutable std::mutex health_mu;
+    std::unordered_map<std::string, Health> health;  // guarded by health_mu
+
+    void drop(wire::DropReason r, std::string_view detail) {
+        const uint64_t n = counters.dropped[static_cast<int>(r)].fetch_add(1, std::memory_order_relaxed);
+        if (n < 5 || n % 10000 == 0) {
+            log->warn("dropped a malformed feed message ({}): {} (#{} for this reason)", wire::to_string(r), detail, n + 1);
+        }
+    }
+
+    void track(const FeedMessage& m) {
+        std::lock_guard lock(health_mu);
+        auto [it, fresh] = health.try_emplace(m.topic);
+        auto& h = it->second;
+        auto& r = h.row;
+        const uint64_t seq = m.header.sequence;
+        if (fresh) {
+            r.source = m.topic;
+            r.first_seen_us = m.receive_time_us;
+        } else if (seq == h.last_seq) {
+            ++r.duplicates;
+        } else if (seq > h.last_seq + 1) {
+            r.gaps += seq - h.last_seq - 1;
+        } else if (seq < h.last_seq) {
+            // Sequence 1 after a higher number means the publisher restarted, not disorder.
+            if (seq > 1) ++r.out_of_order;
+        }
+        if (fresh || seq > h.last_seq || seq <= 1) h.last_seq = seq;
+        ++r.messages;
+        r.bytes += m.payload.size();
+        r.last_seen_us = m.receive_time_us;
+    }
+
+    void run() {
+        std::vector<zmq::message_t> frames;
+        frames.reserve(4);
+        zmq::pollitem_t items[] = {{static_cast<void*>(*sock), 0, ZMQ_POLLIN, 0}};
+        while (!stopping.load(std::memory_order_relaxed)) {
+            try {
+                zmq::poll(items, 1, std::chrono::milliseconds(50));
+                if (!(items[0].revents & ZMQ_POLLIN)) continue;
+                // Drain what is ready without blocking, then poll again (to notice stop()).
+                for (int burst = 0; burst < 4096; ++burst) {
+                    frames.clear();
+                    zmq::message_t part;
+                    if (!sock->recv(part, zmq::recv_flags::dontwait)) break;
+                    frames.push_back(std::move(part));
+                    while (frames.back().more() && frames.size() < 16) {
+                        zmq::message_t next;
+                        (void)sock->recv(next, zmq::recv_flags::none);
+                        frames.push_back(std::move(next));
+                    }
+                    while (frames.back().more()) {  // too many frames: consume the rest
+                        zmq::message_t skip;
+                        (void)sock->recv(skip, zmq::recv_flags::none);
+                        frames.push_back(std::move(skip));
+                    }
+                    handle(frames);
+                }
+            } catch (const zmq::error_t& e) {
+                if (e.num() == ETERM) break;
+                log->error("feed socket error: {}", e.what());
+            }
+        }
+    }
+
+    void handle(std::vector<zmq::message_t>& frames) {
+        if (frames.size() != 3) {
+            drop(wire::DropReason::frame_count, std::to_string(frames.size()) + " frame(s), expected 3 (topic, header, payload)");
+            return;
+        }
+        const auto topic = frames[0].to_string_view();
+        if (!wire::valid_topic(topic)) {
+            drop(wire::DropReason::bad_topic, "topic is empty, over 255 bytes, or has spaces/control characters");
+            return;
+        }
+        wire::Header h;
+        wire::DropReason why{};
+        if (!wire::decode_header(frames[1].to_string_view(), h, why)) {
+            drop(why, "topic '" + std::string(topic) + "', header of " + std::to_string(frames[1].size()) + " bytes");
+            return;
+        }
+        const auto payload = frames[2].to_string_view();
+        if (payload.size() > wire::kMaxPayloadSize) {
+            drop(wire::DropReason::payload_too_large, "topic '" + std::string(topic) + "'");
+            return;
+        }
+        if (opt.validate_json && (h.content_type == wire::ContentType::senml_json || h.content_type == wire::ContentType::json) &&
+            !wire::valid_json(payload)) {
+            drop(wire::DropReason::invalid_json, "topic '" + std::string(topic) + "'");
+            return;
+        }
+        auto msg = std::make_shared<FeedMessage>();
+        msg->topic.assign(topic);
+        msg->payload.assign(payload);
+        msg->header = h;
+        msg->receive_time_us = now_us();
+        msg->receive_mono_ns = mono_ns();
+        counters.received.fetch_add(1, std::memory_order_relaxed);
+        counters.bytes.fetch_add(payload.size(), std::memory_order_relaxed);
+        track(*msg);
+        const std::size_t n = sink(msg);
+        (n > 0 ? counters.routed : counters.unrouted).fetch_add(1, std::memory_order_relaxed);
+        counters.deliveries.fetch_add(n, std::memory_order_relaxed);
+    }
+};
+
+FeedReceiver::FeedReceiver() : impl_(std::make_unique<Impl>()) {}
+FeedReceiver::~FeedReceiver() { stop(); }
+
+Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, ReceiverOptions opt, Sink sink) {
+    std::unique_ptr<FeedReceiver> r(new FeedReceiver());
+    auto& im = *r->impl_;
+    im.opt = std::move(opt);
+    im.sink = std::move(sink);
+    im.sock = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::sub);
+    im.sock->set(zmq::sockopt::linger, 0);
+    im.sock->set(zmq::sockopt::rcvhwm, im.opt.rcvhwm);
+    im.sock->set(zmq::sockopt::subscribe, "");  // every source, so feed health covers them all
+    for (const auto& ep : im.opt.bind) {
+        try {
+            im.sock->bind(ep);
+        } catch (const zmq::error_t& e) {
+            return Error{"ingest endpoint '" + ep + "': cannot bind: " + e.what() +
+                             " (is another host running on it? set [host] ingest or --ingest)",
+                         "bind"};
+        }
+    }
+    for (const auto& ep : im.opt.connect) {
+        try {
+            im.sock->connect(ep);
+        } catch (const zmq::error_t& e) {
+            return Error{"feed endpoint '" + ep + "': cannot connect: " + e.what(), "connect"};
+        }
+    }
+    im.thread = std::thread([&im] { im.run(); });
+    return r;
+}
+
+void FeedReceiver::stop() {
+    impl_->stopping.store(true);
+    if (impl_->thread.joinable()) impl_->thread.join();
+    if (impl_->sock) impl_->sock->close();
+}
+
+const ReceiverCounters& FeedReceiver::counters() const { return impl_->counters; }
+
+uint64_t FeedReceiver::dropped_total() const {
+    uint64_t n = 0;
+    for (const auto& d : impl_->counters.dropped) n += d.load();
+    return n;
+}
+
+std::map<std::string, uint64_t> FeedReceiver::drops_by_reason() const {
+    std::map<std::string, uint64_t> out;
+    for (int i = 1; i < wire::kDropReasonCount; ++i) {
+        const uint64_t n = impl_->counters.dropped[i].load();
+        if (n > 0) out[std::string(wire::to_string(static_cast<wire::DropReason>(i)))] = n;
+    }
+    return out;
+}
+
+std::vector<FeedHealthRow> FeedReceiver::feed_health() const {
+    std::lock_guard lock(impl_->health_mu);
+    std::vector<FeedHealthRow> out;
+    out.reserve(impl_->health.size());
+    for (const auto& [k, h] : impl_->health) out.push_back(h.row);
+    return out;
+}
+
+}  // namespace tb::host

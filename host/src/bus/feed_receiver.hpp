@@ -1,0 +1,64 @@
+// bus/feed_receiver.hpp: the host's input. One thread owns a ZeroMQ SUB socket bound to the
+// testbed's ingest endpoints (publishers connect to it) and connected to any extra endpoints.
+// It decodes each message (docs/wire-format.md), drops and counts malformed ones per reason,
+// keeps per-source feed health (messages, bytes, sequence gaps, duplicates, out-of-order,
+// last seen) and hands good messages to the router.
+//
+// Thread safety: start()/stop() from the main thread; snapshot functions from any thread.
+#pragma once
+
+#include "bus/feed_message.hpp"
+#include "common/result.hpp"
+#include "store/result_store.hpp"
+#include "wire/wire.hpp"
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace zmq {
+class context_t;
+}
+
+namespace tb::host {
+
+struct ReceiverOptions {
+    std::vector<std::string> bind;     // SUB binds (publishers connect here)
+    std::vector<std::string> connect;  // SUB connects (to publishers or proxies that bind)
+    bool validate_json = true;
+    int rcvhwm = 1'000'000;
+};
+
+struct ReceiverCounters {
+    std::atomic<uint64_t> received{0};  // well-formed messages
+    std::atomic<uint64_t> bytes{0};
+    std::atomic<uint64_t> routed{0};    // had at least one target
+    std::atomic<uint64_t> unrouted{0};  // no plugin subscribed
+    std::atomic<uint64_t> deliveries{0};// sum over targets
+    std::array<std::atomic<uint64_t>, wire::kDropReasonCount> dropped{};
+};
+
+class FeedReceiver {
+   public:
+    using Sink = std::function<std::size_t(const FeedMessagePtr&)>;  // returns number of targets
+
+    static Result<std::unique_ptr<FeedReceiver>> start(zmq::context_t& ctx, ReceiverOptions opt, Sink sink);
+    ~FeedReceiver();
+    void stop();  // joins the thread; idempotent
+
+    const ReceiverCounters& counters() const;
+    uint64_t dropped_total() const;
+    std::map<std::string, uint64_t> drops_by_reason() const;
+    std::vector<FeedHealthRow> feed_health() const;
+
+   private:
+    FeedReceiver();
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tb::host

@@ -1,0 +1,83 @@
+// config/testbed_config.hpp: a testbed folder's testbed.toml, parsed and validated.
+//
+// A testbed is a folder (testbeds/<id>/) holding testbed.toml and a GeoJSON zone. The file names
+// the feeds (sensor groups), the endpoints and the plugins to load with their config. Every
+// problem is reported as "<file>:<line>: <what is wrong> (<what to do>)". Unknown keys are errors,
+// so a typo never silently changes behaviour. The format is documented in docs/testbed-format.md.
+// Thread safety: load_testbed() is reentrant; the result is a plain value.
+#pragma once
+
+#include "common/result.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace tb::host {
+
+enum class OverflowPolicy { drop_newest = 1, drop_oldest = 2 };
+enum class Isolation { in_process = 1, process = 2 };
+
+struct SensorGroup {
+    std::string kind;          // simulator model and meaning: groundwater, footfall, parking, ...
+    std::string topic_prefix;  // e.g. "sensor/groundwater/"
+    std::string id_prefix;     // e.g. "GW-"
+    int count = 0;             // ids are id_prefix + 4-digit number 0001..count
+    std::string unit;          // SenML unit of the main value
+    bool personal = false;     // household-level data: pseudonymised per trial
+    std::chrono::seconds stale_after{300};
+    int line = 0;
+
+    std::vector<std::string> ids() const;
+    std::string topic(const std::string& id) const { return topic_prefix + id; }
+};
+
+struct PluginSpec {
+    std::string name;     // instance name, unique in the testbed
+    std::string library;  // file name without ".so" in the plugin directory, or a path
+    bool trusted = false;
+    Isolation isolation = Isolation::in_process;
+    std::size_t inbox_capacity = 10000;
+    OverflowPolicy overflow = OverflowPolicy::drop_newest;
+    nlohmann::json config = nlohmann::json::object();  // [plugins.config] as JSON
+    int line = 0;
+};
+
+struct HostSettings {
+    std::vector<std::string> ingest{"tcp://127.0.0.1:7600"};  // SUB binds here
+    std::vector<std::string> connect;                          // SUB connects here too
+    std::string output = "tcp://127.0.0.1:7601";               // PUB of plugin output ("" = off)
+    int workers = 2;
+    bool validate_payloads = true;
+    std::size_t store_queue_capacity = 1'000'000;
+    std::size_t store_batch_rows = 10'000;
+    std::chrono::milliseconds store_flush_interval{50};
+};
+
+struct TestbedConfig {
+    std::filesystem::path dir;   // the testbed folder
+    std::filesystem::path file;  // .../testbed.toml
+    std::string id, name, description, operator_name;
+    std::filesystem::path zone_file;  // absolute
+    nlohmann::json zone;              // parsed GeoJSON
+    HostSettings host;
+    std::vector<SensorGroup> sensors;
+    std::vector<PluginSpec> plugins;
+
+    const SensorGroup* sensor_group_for(std::string_view topic) const;
+};
+
+// Load `path` (a testbed folder or a testbed.toml file).
+Result<TestbedConfig> load_testbed(const std::filesystem::path& path);
+
+// Parse testbed.toml text (for tests and fuzzing); `dir` resolves relative paths.
+Result<TestbedConfig> parse_testbed(std::string_view text, const std::filesystem::path& file);
+
+// Validate a GeoJSON zone (Polygon, MultiPolygon, Feature or FeatureCollection of those).
+Status validate_zone(const nlohmann::json& geojson, const std::string& where);
+
+}  // namespace tb::host

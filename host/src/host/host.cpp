@@ -1,0 +1,291 @@
+#include "host/host.hpp"
+
+#include "bus/feed_receiver.hpp"
+#include "bus/publisher.hpp"
+#include "common/clock.hpp"
+#include "common/logging.hpp"
+#include "loader/plugin_library.hpp"
+#include "router/router.hpp"
+#include "runtime/executor.hpp"
+#include "runtime/in_process.hpp"
+#include "store/sqlite_store.hpp"
+
+#include <zmq.hpp>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace tb::host {
+namespace fs = std::filesystem;
+
+struct Host::Impl {
+    HostOptions opt;
+    TestbedConfig cfg;
+    std::shared_ptr<spdlog::logger> log = logger("host");
+    std::unique_ptr<SqliteStore> store;
+    zmq::context_t zctx{1};
+    std::unique_ptr<Executor> executor;
+    std::unique_ptr<Publisher> publisher;
+    std::unique_ptr<FeedReceiver> receiver;
+    Router router;
+    std::map<std::string, std::shared_ptr<PluginLibrary>> libraries;  // by file path
+    std::vector<std::unique_ptr<PluginInstance>> instances;
+    int64_t run_id = 0;
+    int64_t started_us = 0;
+    int64_t started_mono_ns = 0;
+    bool started = false;
+    bool stopped = false;
+    nlohmann::json summary;
+
+    Status check_plugin_config(const PluginSpec& spec, const ManifestInfo& m) const {
+        const std::string where = cfg.file.string() + ":" + std::to_string(spec.line) + ": plugin '" + spec.name + "'";
+        for (const auto& [key, value] : spec.config.items()) {
+            if (m.config_key(key) == nullptr) {
+                std::string known;
+                for (const auto& k : m.config_keys) known += (known.empty() ? "" : ", ") + k.name;
+                return Error{where + ": config key '" + key + "' is not declared by plugin '" + m.id +
+                                 "' (known keys: " + (known.empty() ? "none" : known) + ")",
+                             "config"};
+            }
+        }
+        for (const auto& k : m.config_keys) {
+            if (!k.default_value && !spec.config.contains(k.name)) {
+                return Error{where + ": required config key '" + k.name + "' is not set (" + k.description + ")", "config"};
+            }
+        }
+        return {};
+    }
+};
+
+Host::Host() : impl_(std::make_unique<Impl>()) {}
+
+Host::~Host() {
+    if (impl_ && impl_->started && !impl_->stopped) stop();
+}
+
+const TestbedConfig& Host::testbed() const { return impl_->cfg; }
+int64_t Host::run_id() const { return impl_->run_id; }
+
+Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
+    std::unique_ptr<Host> host(new Host());
+    auto& im = *host->impl_;
+    im.opt = std::move(options);
+    auto cfg = load_testbed(im.opt.testbed);
+    if (!cfg) return cfg.error();
+    im.cfg = std::move(cfg.value());
+    if (!im.opt.ingest.empty()) im.cfg.host.ingest = im.opt.ingest;
+    if (im.opt.output) im.cfg.host.output = *im.opt.output;
+
+    // Load and validate every plugin before touching the database, so a bad plugin costs nothing.
+    struct Loaded {
+        const PluginSpec* spec;
+        std::shared_ptr<PluginLibrary> lib;
+    };
+    std::vector<Loaded> loaded;
+    for (const auto& spec : im.cfg.plugins) {
+        const fs::path file = fs::absolute(resolve_plugin_path(spec.library, im.opt.plugin_dir, im.cfg.dir));
+        std::shared_ptr<PluginLibrary> lib;
+        if (auto it = im.libraries.find(file.string()); it != im.libraries.end()) {
+            lib = it->second;
+        } else {
+            auto r = PluginLibrary::load(file);
+            if (!r) {
+                return Error{im.cfg.file.string() + ":" + std::to_string(spec.line) + ": plugin '" + spec.name +
+                                 "' cannot be loaded: " + r.error().message,
+                             r.error().reason};
+            }
+            lib = r.value();
+            im.libraries[file.string()] = lib;
+        }
+        if (auto s = im.check_plugin_config(spec, lib->manifest()); !s) return s.error();
+        if (spec.isolation == Isolation::process) {
+            im.log->warn("plugin '{}': isolation = \"process\" is not available in this build yet; running in-process",
+                         spec.name);
+        }
+        loaded.push_back({&spec, lib});
+    }
+
+    SqliteOptions so;
+    so.queue_capacity = im.cfg.host.store_queue_capacity;
+    so.batch_rows = im.cfg.host.store_batch_rows;
+    so.flush_interval = im.cfg.host.store_flush_interval;
+    if (!im.opt.status_file.empty()) {
+        // Written after every commit so that an outside observer (or a crash test) knows what
+        // was durably recorded. Replaced atomically by rename.
+        const fs::path status = im.opt.status_file;
+        so.on_commit = [status](uint64_t committed) {
+            const fs::path tmp = status.string() + ".tmp";
+            {
+                std::ofstream out(tmp, std::ios::trunc);
+                out << "{\"committed_rows\":" << committed << ",\"t_us\":" << now_us() << "}\n";
+            }
+            std::error_code ec;
+            fs::rename(tmp, status, ec);
+        };
+    }
+    auto store = SqliteStore::open(im.opt.db, so);
+    if (!store) return store.error();
+    im.store = std::move(store.value());
+
+    im.started_us = now_us();
+    im.started_mono_ns = mono_ns();
+    nlohmann::json cfg_json{{"testbed", im.cfg.id}, {"file", im.cfg.file.string()}, {"ingest", im.cfg.host.ingest},
+                            {"output", im.cfg.host.output}};
+    auto run = im.store->begin_run({im.cfg.id, kHostVersion, im.started_us, cfg_json});
+    if (!run) return run.error();
+    im.run_id = *run;
+
+    if (!im.cfg.host.output.empty()) {
+        auto p = Publisher::start(im.zctx, im.cfg.host.output);
+        if (!p) return p.error();
+        im.publisher = std::move(p.value());
+    }
+    im.executor = std::make_unique<Executor>(im.cfg.host.workers);
+    for (const auto& [spec, lib] : loaded) {
+        const auto& m = lib->manifest();
+        PluginRegistration reg;
+        reg.run_id = im.run_id;
+        reg.instance = spec->name;
+        reg.plugin_id = m.id;
+        reg.version = m.version;
+        reg.organisation = m.organisation;
+        reg.file = lib->file().string();
+        reg.sha256 = lib->sha256();
+        reg.mode = "in-process";
+        reg.manifest = m.to_json();
+        static const char* kBetter[] = {"?", "higher", "lower", "neither"};
+        for (const auto& x : m.metrics) reg.series.push_back({x.name, x.unit, kBetter[x.better], x.description});
+        auto rec = im.store->register_plugin(reg);
+        if (!rec) return rec.error();
+
+        PluginContextOptions co;
+        co.instance = spec->name;
+        co.manifest = m;
+        co.config = spec->config;
+        co.run_id = im.run_id;
+        auto ctx = std::make_unique<PluginContext>(std::move(co), im.store.get(), im.publisher.get());
+        ctx->set_record(*rec);
+        im.instances.push_back(
+            make_in_process_instance(lib, std::move(ctx), *im.executor, {spec->inbox_capacity, spec->overflow}));
+    }
+    return host;
+}
+
+Status Host::start() {
+    auto& im = *impl_;
+    for (auto& inst : im.instances) {
+        if (auto s = inst->start(); !s) {
+            im.log->error("{}", s.message());
+            inst->context().host_event(TB_SEV_MAJOR, "plugin_start_failed", s.message());
+            continue;
+        }
+        im.router.add(inst.get(), inst->context().manifest().reads);
+        im.log->info("plugin '{}' ({} {}, {}) running {}; reads {}", inst->name(), inst->context().manifest().id,
+                     inst->context().manifest().version, inst->context().manifest().organisation, inst->mode(),
+                     nlohmann::json(inst->context().manifest().reads).dump());
+    }
+    ReceiverOptions ro;
+    ro.bind = im.cfg.host.ingest;
+    ro.connect = im.cfg.host.connect;
+    ro.validate_json = im.cfg.host.validate_payloads;
+    auto r = FeedReceiver::start(im.zctx, ro, [&im](const FeedMessagePtr& m) { return im.router.dispatch(m); });
+    if (!r) return r.error();
+    im.receiver = std::move(r.value());
+    im.started = true;
+    im.log->info("testbed '{}' running: ingest {}, output {}, database {}, run {}", im.cfg.id,
+                 nlohmann::json(im.cfg.host.ingest).dump(), im.cfg.host.output.empty() ? "off" : im.cfg.host.output,
+                 im.opt.db.string(), im.run_id);
+    return {};
+}
+
+nlohmann::json Host::snapshot() const {
+    const auto& im = *impl_;
+    nlohmann::json j;
+    j["testbed"] = im.cfg.id;
+    j["run_id"] = im.run_id;
+    j["uptime_s"] = static_cast<double>(mono_ns() - im.started_mono_ns) / 1e9;
+    if (im.receiver) {
+        const auto& c = im.receiver->counters();
+        j["received"] = c.received.load();
+        j["routed"] = c.routed.load();
+        j["unrouted"] = c.unrouted.load();
+        j["deliveries"] = c.deliveries.load();
+        j["ingest_dropped"] = im.receiver->dropped_total();
+        j["ingest_dropped_by_reason"] = im.receiver->drops_by_reason();
+    }
+    if (im.publisher) j["published"] = im.publisher->sent();
+    const auto st = im.store->stats();
+    j["store"] = {{"queued", st.queued}, {"committed_rows", st.committed_rows}, {"rejected", st.rejected},
+                  {"failed_rows", st.failed_rows}, {"commits", st.commits}, {"queue_depth", st.queue_depth}};
+    j["plugins"] = nlohmann::json::array();
+    for (const auto& inst : im.instances) j["plugins"].push_back(inst->stats_json());
+    return j;
+}
+
+nlohmann::json Host::stop() {
+    auto& im = *impl_;
+    if (im.stopped) return im.summary;
+    im.stopped = true;
+    // 1. No more input.
+    if (im.receiver) im.receiver->stop();
+    // 2. Drain inboxes and stop plugins (their last results are still queued to the store).
+    for (auto& inst : im.instances) {
+        if (inst->state() == PluginState::running || inst->state() == PluginState::suspended) inst->stop(im.opt.drain_timeout);
+    }
+    im.executor->stop();
+    if (im.publisher) im.publisher->stop();
+    // 3. Everything queued reaches the disk.
+    if (auto s = im.store->flush(); !s) im.log->error("flushing results: {}", s.message());
+    im.summary = snapshot();
+    uint64_t delivered = 0, dropped = 0, metrics = 0, events = 0;
+    for (const auto& p : im.summary["plugins"]) {
+        delivered += p["delivered"].get<uint64_t>();
+        dropped += p["dropped_inbox"].get<uint64_t>() + p["dropped_not_running"].get<uint64_t>();
+        metrics += p["metrics"].get<uint64_t>();
+        events += p["events"].get<uint64_t>();
+    }
+    im.summary["delivered"] = delivered;
+    im.summary["plugin_dropped"] = dropped;
+    im.summary["metrics_recorded"] = metrics;
+    im.summary["events_recorded"] = events;
+    im.summary["database"] = fs::absolute(im.opt.db).string();
+    for (std::size_t i = 0; i < im.instances.size(); ++i) {
+        (void)im.store->save_plugin_stats(im.instances[i]->context().record().plugin_row, im.summary["plugins"][i]);
+    }
+    const std::vector<FeedHealthRow> feeds = im.receiver ? im.receiver->feed_health() : std::vector<FeedHealthRow>{};
+    const auto drops = im.receiver ? im.receiver->drops_by_reason() : std::map<std::string, uint64_t>{};
+    if (auto s = im.store->end_run(im.run_id, now_us(), im.summary, feeds, drops); !s) {
+        im.log->error("recording the end of the run: {}", s.message());
+    }
+    const auto st = im.store->stats();
+    im.summary["store"]["committed_rows"] = st.committed_rows;
+    if (auto s = im.store->close(); !s) im.log->error("{}", s.message());
+    im.instances.clear();
+    im.libraries.clear();  // after every instance: the loader outlives them
+    return im.summary;
+}
+
+std::string format_summary(const nlohmann::json& s) {
+    std::ostringstream o;
+    auto u = [&](const char* k) { return s.contains(k) ? s[k].get<uint64_t>() : uint64_t{0}; };
+    o << "run " << s.value("run_id", 0) << " on testbed '" << s.value("testbed", "") << "': received " << u("received")
+      << " message(s), delivered " << u("delivered") << " to plugins, dropped " << u("ingest_dropped") << " malformed + "
+      << u("plugin_dropped") << " at plugin inboxes; recorded " << u("metrics_recorded") << " metric sample(s) and "
+      << u("events_recorded") << " event(s); " << s["store"].value("committed_rows", uint64_t{0})
+      << " row(s) committed to " << s.value("database", "") << "\n";
+    if (s.contains("ingest_dropped_by_reason") && !s["ingest_dropped_by_reason"].empty()) {
+        o << "  malformed messages by reason: " << s["ingest_dropped_by_reason"].dump() << "\n";
+    }
+    for (const auto& p : s["plugins"]) {
+        o << "  plugin " << p["instance"].get<std::string>() << " [" << p["state"].get<std::string>()
+          << "]: delivered " << p["delivered"] << ", dropped " << p["dropped_inbox"].get<uint64_t>() +
+                                                                   p["dropped_not_running"].get<uint64_t>()
+          << ", errors " << p["callback_errors"] << ", bad data " << p["bad_data"] << ", metrics " << p["metrics"]
+          << ", events " << p["events"] << ", published " << p["published"] << ", callback p50/p99 "
+          << p.value("callback_p50_us", 0.0) << "/" << p.value("callback_p99_us", 0.0) << " us\n";
+    }
+    return o.str();
+}
+
+}  // namespace tb::host

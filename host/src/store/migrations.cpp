@@ -1,0 +1,126 @@
+#include "store/migrations.hpp"
+
+#include <sqlite3.h>
+
+namespace tb::host {
+
+const std::vector<Migration>& migrations() {
+    static const std::vector<Migration> kMigrations = {
+        {1, "core: runs, plugins, metric series, metrics, events, feed health, ingest drops", R"sql(
+CREATE TABLE runs (
+    id            INTEGER PRIMARY KEY,
+    testbed       TEXT    NOT NULL,
+    host_version  TEXT    NOT NULL,
+    started_us    INTEGER NOT NULL,
+    ended_us      INTEGER,
+    config_json   TEXT,
+    summary_json  TEXT
+);
+CREATE TABLE plugins (
+    id            INTEGER PRIMARY KEY,
+    run_id        INTEGER NOT NULL REFERENCES runs(id),
+    instance      TEXT    NOT NULL,
+    plugin_id     TEXT    NOT NULL,
+    version       TEXT    NOT NULL,
+    organisation  TEXT    NOT NULL,
+    file          TEXT    NOT NULL,
+    sha256        TEXT    NOT NULL,
+    mode          TEXT    NOT NULL,
+    trial_id      INTEGER,
+    manifest_json TEXT    NOT NULL,
+    stats_json    TEXT
+);
+CREATE INDEX plugins_run ON plugins(run_id);
+CREATE TABLE series (
+    id            INTEGER PRIMARY KEY,
+    plugin_row    INTEGER NOT NULL REFERENCES plugins(id),
+    name          TEXT    NOT NULL,
+    unit          TEXT    NOT NULL,
+    better        TEXT    NOT NULL,
+    description   TEXT,
+    UNIQUE (plugin_row, name)
+);
+CREATE TABLE metrics (
+    id            INTEGER PRIMARY KEY,
+    series_id     INTEGER NOT NULL REFERENCES series(id),
+    subject       TEXT,
+    value         REAL    NOT NULL,
+    t_us          INTEGER NOT NULL
+);
+CREATE INDEX metrics_series_t ON metrics(series_id, t_us);
+CREATE TABLE events (
+    id            INTEGER PRIMARY KEY,
+    run_id        INTEGER NOT NULL REFERENCES runs(id),
+    plugin_row    INTEGER REFERENCES plugins(id),
+    severity      INTEGER NOT NULL CHECK (severity BETWEEN 1 AND 4),
+    kind          TEXT    NOT NULL,
+    subject       TEXT,
+    message       TEXT    NOT NULL,
+    detail_json   TEXT,
+    t_us          INTEGER NOT NULL
+);
+CREATE INDEX events_run_t ON events(run_id, t_us);
+CREATE TABLE feed_health (
+    run_id        INTEGER NOT NULL REFERENCES runs(id),
+    source        TEXT    NOT NULL,
+    messages      INTEGER NOT NULL,
+    bytes         INTEGER NOT NULL,
+    gaps          INTEGER NOT NULL,
+    duplicates    INTEGER NOT NULL,
+    out_of_order  INTEGER NOT NULL,
+    first_seen_us INTEGER,
+    last_seen_us  INTEGER,
+    PRIMARY KEY (run_id, source)
+);
+CREATE TABLE ingest_drops (
+    run_id        INTEGER NOT NULL REFERENCES runs(id),
+    reason        TEXT    NOT NULL,
+    count         INTEGER NOT NULL,
+    PRIMARY KEY (run_id, reason)
+);
+CREATE VIEW v_metrics AS
+    SELECT p.run_id, p.trial_id, p.instance, p.plugin_id, s.name AS metric, s.unit, s.better,
+           m.subject, m.value, m.t_us
+    FROM metrics m JOIN series s ON s.id = m.series_id JOIN plugins p ON p.id = s.plugin_row;
+CREATE VIEW v_events AS
+    SELECT e.id, e.run_id, p.trial_id, p.instance, p.plugin_id, e.severity, e.kind, e.subject,
+           e.message, e.detail_json, e.t_us
+    FROM events e LEFT JOIN plugins p ON p.id = e.plugin_row;
+)sql"},
+        // Reserved: 2 trials + audit log (governance), 3 incidents (isolation), 4 API tokens.
+    };
+    return kMigrations;
+}
+
+Status migrate(sqlite3* db, const std::string& file) {
+    sqlite3_stmt* st = nullptr;
+    int current = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        current = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+    const int latest = migrations().empty() ? 0 : migrations().back().version;
+    if (current > latest) {
+        return Error{file + ": database schema version " + std::to_string(current) + " is newer than this program knows (" +
+                         std::to_string(latest) + "); use a newer testbed release or another database file",
+                     "schema_newer"};
+    }
+    for (const auto& m : migrations()) {
+        if (m.version <= current) continue;
+        char* err = nullptr;
+        const std::string sql = std::string("BEGIN IMMEDIATE;\n") + m.sql + "\nPRAGMA user_version = " +
+                                std::to_string(m.version) + ";\nCOMMIT;";
+        if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+            std::string msg = err ? err : "unknown error";
+            sqlite3_free(err);
+            sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+            return Error{file + ": schema migration " + std::to_string(m.version) + " (" + m.name + ") failed: " + msg +
+                             "; the database was left at version " + std::to_string(current),
+                         "migration"};
+        }
+        current = m.version;
+    }
+    return {};
+}
+
+}  // namespace tb::host

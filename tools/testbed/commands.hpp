@@ -1,0 +1,19 @@
+// tools/testbed/commands.hpp: each subcommand group of the `testbed` CLI registers itself here.
+// One file per group; main.cpp only calls the register functions.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace tb::cli {
+
+// Exit codes shared by every subcommand.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // the operation failed (message on stderr)
+inline constexpr int kExitUsage = 2;    // bad arguments or input (message on stderr)
+
+void register_feed_commands(CLI::App& app);    // testbed feed sim ...
+void register_report_commands(CLI::App& app);  // testbed report ...
+
+}  // namespace tb::cli

@@ -1,0 +1,114 @@
+// testbed feed ...: publish city data into a host.
+#include "commands.hpp"
+#include "common/clock.hpp"
+#include "common/feed_publisher.hpp"
+#include "config/testbed_config.hpp"
+#include "feedsim/city_sim.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+namespace tb::cli {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+struct SimArgs {
+    std::string testbed;
+    std::string endpoint;
+    double rate = 200;
+    double duration = 10;
+    uint64_t count = 0;
+    uint64_t seed = 1;
+    double speed = 1;
+    double start = 0;
+    bool max = false;
+    double wait_s = 5;
+};
+
+int run_sim(const SimArgs& a) {
+    auto cfg = host::load_testbed(a.testbed);
+    if (!cfg) {
+        std::cerr << "testbed feed sim: " << cfg.error().message << "\n";
+        return kExitUsage;
+    }
+    if (cfg->sensors.empty()) {
+        std::cerr << "testbed feed sim: " << cfg->file.string() << " declares no [[sensors]]; nothing to simulate\n";
+        return kExitUsage;
+    }
+    const std::string endpoint = a.endpoint.empty() ? cfg->host.ingest.front() : a.endpoint;
+    auto pub = tools::FeedPublisher::open({endpoint, false});
+    if (!pub) {
+        std::cerr << "testbed feed sim: " << pub.error().message << "\n";
+        return kExitUsage;
+    }
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    if (!(*pub)->wait_for_subscriber(std::chrono::milliseconds(static_cast<int64_t>(a.wait_s * 1000)))) {
+        std::cerr << "testbed feed sim: no host subscribed at " << endpoint << " within " << a.wait_s
+                  << " s (is testbed-host running on this testbed?)\n";
+        return kExitFailure;
+    }
+    feedsim::CitySim sim(*cfg, a.seed);
+    const int64_t sim_start = a.start > 0 ? static_cast<int64_t>(a.start * 1e6) : host::now_us();
+    const auto t0 = std::chrono::steady_clock::now();
+    uint64_t sent = 0;
+    for (;;) {
+        if (g_stop) break;
+        if (a.count > 0 && sent >= a.count) break;
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (a.count == 0 && elapsed >= a.duration) break;
+        if (!a.max) {
+            // Pace to the requested rate; catch up in bursts rather than sleeping per message.
+            const auto due = static_cast<uint64_t>(elapsed * a.rate) + 1;
+            if (sent >= due) {
+                std::this_thread::sleep_for(std::chrono::microseconds(500));
+                continue;
+            }
+        }
+        // Simulated time advances with real time times --speed, or per message at --max.
+        const double sim_elapsed_s = a.max ? static_cast<double>(sent) / std::max(a.rate, 1.0) : elapsed;
+        const int64_t t_us = sim_start + static_cast<int64_t>(sim_elapsed_s * a.speed * 1e6);
+        const auto r = sim.next(t_us);
+        if (!(*pub)->send(r.topic, r.payload, r.type, r.t_us)) {
+            std::cerr << "testbed feed sim: send failed after " << sent << " message(s)\n";
+            return kExitFailure;
+        }
+        ++sent;
+    }
+    (*pub)->close();
+    std::cout << "testbed feed sim: sent " << sent << " message(s) from " << sim.sensor_count() << " sensor(s) to "
+              << endpoint << "\n";
+    return kExitOk;
+}
+
+}  // namespace
+
+void register_feed_commands(CLI::App& app) {
+    auto* feed = app.add_subcommand("feed", "Publish, record, replay and bridge city feeds");
+    feed->require_subcommand(1);
+
+    auto a = std::make_shared<SimArgs>();
+    auto* sim = feed->add_subcommand("sim", "Simulate a testbed's sensors and publish them to a host");
+    sim->add_option("--testbed", a->testbed, "Testbed folder or testbed.toml")->required();
+    sim->add_option("--endpoint", a->endpoint, "Host ingest endpoint (default: the testbed's first [host] ingest)");
+    sim->add_option("--rate", a->rate, "Messages per second over all sensors")->check(CLI::PositiveNumber)->capture_default_str();
+    sim->add_option("--duration", a->duration, "Seconds to run (ignored with --count)")->check(CLI::NonNegativeNumber)->capture_default_str();
+    sim->add_option("--count", a->count, "Send exactly this many messages, then stop");
+    sim->add_option("--seed", a->seed, "Random seed; the same seed gives the same readings")->capture_default_str();
+    sim->add_option("--speed", a->speed, "Simulated seconds per real second (e.g. 3600: one hour per second)")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    sim->add_option("--start", a->start, "Simulated start time, seconds since the Unix epoch (default: now)");
+    sim->add_flag("--max", a->max, "Send as fast as possible (simulated time advances 1/rate per message)");
+    sim->add_option("--wait", a->wait_s, "Seconds to wait for the host to subscribe")->capture_default_str();
+    sim->callback([a] {
+        const int rc = run_sim(*a);
+        if (rc != 0) throw CLI::RuntimeError(rc);
+    });
+}
+
+}  // namespace tb::cli

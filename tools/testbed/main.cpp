@@ -1,0 +1,22 @@
+// testbed: the command-line tool for plugin authors, municipal staff and operators.
+#include "commands.hpp"
+#include "common/logging.hpp"
+
+#include <CLI/CLI.hpp>
+
+int main(int argc, char** argv) {
+    CLI::App app{"testbed: feeds, reports and tools for the Enschede Innovation Testbed"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "testbed 0.1.0 (SDK ABI 1.0)");
+    tb::cli::register_feed_commands(app);
+    tb::cli::register_report_commands(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::RuntimeError& e) {
+        return e.get_exit_code();  // the subcommand already said what went wrong
+    } catch (const CLI::ParseError& e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? 0 : tb::cli::kExitUsage;
+    }
+    return tb::cli::kExitOk;
+}

@@ -1,0 +1,165 @@
+// testbed report: pilot-results summary per plugin and metric, read from a results database.
+#include "commands.hpp"
+#include "store/sqlite_store.hpp"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+namespace tb::cli {
+namespace {
+
+struct ReportArgs {
+    std::string db = "results.db";
+    int64_t run = 0;
+    bool json = false;
+};
+
+struct SeriesStats {
+    std::string instance, plugin_id, metric, unit;
+    std::vector<double> values;
+};
+
+double percentile(std::vector<double>& v, double q) {
+    // Nearest-rank on the sorted values.
+    std::sort(v.begin(), v.end());
+    const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size())));
+    return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+int run_report(const ReportArgs& a) {
+    auto db = host::open_database(a.db, false);
+    if (!db) {
+        std::cerr << "testbed report: " << db.error().message << "\n";
+        return kExitUsage;
+    }
+    sqlite3* h = *db;
+    const std::string run_filter = a.run > 0 ? " WHERE p.run_id = " + std::to_string(a.run) : "";
+
+    std::map<std::pair<std::string, std::string>, SeriesStats> series;
+    {
+        const std::string sql =
+            "SELECT p.instance, p.plugin_id, s.name, s.unit, m.value FROM metrics m JOIN series s ON s.id = m.series_id "
+            "JOIN plugins p ON p.id = s.plugin_row" + run_filter;
+        sqlite3_stmt* st = nullptr;
+        if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+            std::cerr << "testbed report: " << a.db << ": " << sqlite3_errmsg(h) << "\n";
+            sqlite3_close(h);
+            return kExitFailure;
+        }
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const std::string inst = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+            const std::string metric = reinterpret_cast<const char*>(sqlite3_column_text(st, 2));
+            auto& s = series[{inst, metric}];
+            if (s.values.empty()) {
+                s.instance = inst;
+                s.plugin_id = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+                s.metric = metric;
+                s.unit = reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
+            }
+            s.values.push_back(sqlite3_column_double(st, 4));
+        }
+        sqlite3_finalize(st);
+    }
+    // Events by plugin and severity (host events have no plugin).
+    std::map<std::string, std::array<uint64_t, 5>> events;
+    {
+        const std::string sql =
+            "SELECT COALESCE(p.instance, '(host)'), e.severity, COUNT(*) FROM events e LEFT JOIN plugins p ON p.id = e.plugin_row" +
+            std::string(a.run > 0 ? " WHERE e.run_id = " + std::to_string(a.run) : "") + " GROUP BY 1, 2";
+        sqlite3_stmt* st = nullptr;
+        sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr);
+        while (st && sqlite3_step(st) == SQLITE_ROW) {
+            const int sev = sqlite3_column_int(st, 1);
+            events[reinterpret_cast<const char*>(sqlite3_column_text(st, 0))][std::clamp(sev, 1, 4)] +=
+                static_cast<uint64_t>(sqlite3_column_int64(st, 2));
+        }
+        sqlite3_finalize(st);
+    }
+    int runs = 0;
+    {
+        sqlite3_stmt* st = nullptr;
+        sqlite3_prepare_v2(h, "SELECT COUNT(*) FROM runs", -1, &st, nullptr);
+        if (st && sqlite3_step(st) == SQLITE_ROW) runs = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(h);
+
+    nlohmann::json out;
+    out["database"] = a.db;
+    out["runs"] = runs;
+    if (a.run > 0) out["run"] = a.run;
+    out["metrics"] = nlohmann::json::array();
+    for (auto& [key, s] : series) {
+        double sum = 0;
+        for (double v : s.values) sum += v;
+        const auto [mn, mx] = std::minmax_element(s.values.begin(), s.values.end());
+        const double min = *mn, max = *mx;
+        out["metrics"].push_back({{"plugin", s.instance},
+                                  {"plugin_id", s.plugin_id},
+                                  {"metric", s.metric},
+                                  {"unit", s.unit},
+                                  {"count", s.values.size()},
+                                  {"mean", sum / static_cast<double>(s.values.size())},
+                                  {"min", min},
+                                  {"max", max},
+                                  {"p95", percentile(s.values, 0.95)}});
+    }
+    out["events"] = nlohmann::json::array();
+    for (const auto& [inst, c] : events) {
+        out["events"].push_back({{"plugin", inst}, {"info", c[1]}, {"warning", c[2]}, {"major", c[3]}, {"critical", c[4]}});
+    }
+    if (a.json) {
+        std::cout << out.dump(2) << "\n";
+        return kExitOk;
+    }
+    std::printf("Pilot results from %s (%d run%s%s)\n\n", a.db.c_str(), runs, runs == 1 ? "" : "s",
+                a.run > 0 ? (", run " + std::to_string(a.run) + " only").c_str() : "");
+    if (out["metrics"].empty()) {
+        std::printf("No metric samples recorded.\n");
+    } else {
+        std::printf("%-20s %-12s %-6s %10s %12s %12s %12s %12s\n", "plugin", "metric", "unit", "count", "mean", "min", "max", "p95");
+        for (const auto& m : out["metrics"]) {
+            std::printf("%-20s %-12s %-6s %10llu %12.4g %12.4g %12.4g %12.4g\n", m["plugin"].get<std::string>().c_str(),
+                        m["metric"].get<std::string>().c_str(), m["unit"].get<std::string>().c_str(),
+                        static_cast<unsigned long long>(m["count"].get<uint64_t>()), m["mean"].get<double>(),
+                        m["min"].get<double>(), m["max"].get<double>(), m["p95"].get<double>());
+        }
+    }
+    std::printf("\n");
+    if (out["events"].empty()) {
+        std::printf("No events recorded.\n");
+    } else {
+        std::printf("%-20s %8s %8s %8s %8s\n", "events by", "info", "warning", "major", "critical");
+        for (const auto& e : out["events"]) {
+            std::printf("%-20s %8llu %8llu %8llu %8llu\n", e["plugin"].get<std::string>().c_str(),
+                        static_cast<unsigned long long>(e["info"].get<uint64_t>()),
+                        static_cast<unsigned long long>(e["warning"].get<uint64_t>()),
+                        static_cast<unsigned long long>(e["major"].get<uint64_t>()),
+                        static_cast<unsigned long long>(e["critical"].get<uint64_t>()));
+        }
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+void register_report_commands(CLI::App& app) {
+    auto a = std::make_shared<ReportArgs>();
+    auto* rep = app.add_subcommand("report", "Summarise pilot results: per plugin and metric, and events by severity");
+    rep->add_option("--db", a->db, "Results database")->capture_default_str();
+    rep->add_option("--run", a->run, "Only this run id (default: every run in the database)");
+    rep->add_flag("--json", a->json, "Print JSON instead of a table");
+    rep->callback([a] {
+        const int rc = run_report(*a);
+        if (rc != 0) throw CLI::RuntimeError(rc);
+    });
+}
+
+}  // namespace tb::cli
