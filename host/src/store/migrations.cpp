@@ -87,7 +87,48 @@ CREATE VIEW v_events AS
            e.message, e.detail_json, e.t_us
     FROM events e LEFT JOIN plugins p ON p.id = e.plugin_row;
 )sql"},
-        // Reserved: 2 trials + audit log (governance), 3 incidents (isolation), 4 API tokens.
+        {2, "governance: trials and the hash-chained audit log", R"sql(
+CREATE TABLE trials (
+    id                INTEGER PRIMARY KEY,
+    plugin_id         TEXT    NOT NULL,
+    plugin_version    TEXT    NOT NULL,
+    plugin_file       TEXT    NOT NULL,
+    plugin_sha256     TEXT    NOT NULL,
+    manifest_json     TEXT    NOT NULL,
+    organisation      TEXT    NOT NULL,
+    testbed           TEXT    NOT NULL,
+    reads_json        TEXT    NOT NULL,  -- JSON array of granted read prefixes
+    publishes_json    TEXT    NOT NULL,  -- JSON array of granted publish prefixes
+    from_us           INTEGER NOT NULL,  -- trial window, microseconds since the Unix epoch
+    until_us          INTEGER NOT NULL,
+    purpose           TEXT    NOT NULL,
+    trust             TEXT    NOT NULL CHECK (trust IN ('isolated', 'in-process')),
+    state             TEXT    NOT NULL CHECK (state IN ('proposed', 'approved', 'active', 'suspended',
+                                                        'completed', 'rejected')),
+    baseline_from_us  INTEGER,           -- optional baseline window for evaluation
+    baseline_until_us INTEGER,
+    control_json      TEXT,              -- optional control group for evaluation
+    retention_days    INTEGER,
+    config_json       TEXT    NOT NULL DEFAULT '{}',
+    created_us        INTEGER NOT NULL,
+    updated_us        INTEGER NOT NULL,
+    CHECK (until_us > from_us)
+);
+CREATE INDEX trials_testbed_state ON trials(testbed, state);
+CREATE TABLE audit_log (
+    id          INTEGER PRIMARY KEY,
+    t_us        INTEGER NOT NULL,
+    actor       TEXT    NOT NULL,
+    action      TEXT    NOT NULL,
+    trial_id    INTEGER,
+    outcome     TEXT    NOT NULL CHECK (outcome IN ('done', 'refused')),
+    reason      TEXT    NOT NULL,
+    detail_json TEXT    NOT NULL DEFAULT '{}',
+    prev_hash   TEXT    NOT NULL,
+    hash        TEXT    NOT NULL
+);
+)sql"},
+        // Reserved: 3 incidents (isolation), 4 API tokens (api), 5 feeds, 6 reports, 7+ governance.
     };
     return kMigrations;
 }
