@@ -145,10 +145,10 @@ int run_rehearse(const RehearseArgs& a) {
             }
             if (!*r) break;
             ++total;
-            host::wire::Header hdr;
-            host::wire::DropReason why{};
-            if (msg.frames.size() != 3 || !host::wire::valid_topic(msg.frames[0]) ||
-                !host::wire::decode_header(msg.frames[1], hdr, why)) {
+            wire::Header hdr;
+            wire::DropReason why{};
+            if (msg.frames.size() != 3 || !wire::valid_topic(msg.frames[0]) ||
+                !wire::decode_header(msg.frames[1], hdr, why)) {
                 ++malformed;
                 continue;
             }
