@@ -291,10 +291,10 @@ int run_list(const ListArgs& a) {
         return kExitOk;
     }
     std::cout << std::left << std::setw(5) << "id" << std::setw(11) << "state" << std::setw(26) << "plugin"
-              << std::setw(14) << "testbed" << std::setw(42) << "window (UTC)" << "organisation\n";
+              << std::setw(14) << "testbed" << std::setw(44) << "window (UTC)" << "organisation\n";
     for (const auto& t : *trials) {
         std::cout << std::left << std::setw(5) << t.id << std::setw(11) << host::gov::to_string(t.state) << std::setw(26)
-                  << (t.plugin_id + " " + t.plugin_version) << std::setw(14) << t.testbed << std::setw(42)
+                  << (t.plugin_id + " " + t.plugin_version) << std::setw(14) << t.testbed << std::setw(44)
                   << (host::gov::format_time(t.from_us) + " .. " + host::gov::format_time(t.until_us))
                   << t.organisation << "\n";
     }

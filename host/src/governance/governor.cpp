@@ -6,6 +6,7 @@
 #include "governance/audit.hpp"
 #include "governance/pseudonym.hpp"
 #include "governance/sql.hpp"
+#include "governance/time_parse.hpp"
 #include "governance/trial.hpp"
 #include "loader/plugin_library.hpp"
 #include "router/router.hpp"
@@ -269,7 +270,7 @@ struct Governor::Impl {
         router->add(slot.inst.get(), t.reads, std::move(transform));
         log->info("trial {}: plugin '{}' {} ({}) running for {}; reads {}, publishes {}, window {} .. {}", t.id,
                   m.id, m.version, t.organisation, t.testbed, nlohmann::json(t.reads).dump(),
-                  nlohmann::json(t.publishes).dump(), t.from_us, t.until_us);
+                  nlohmann::json(t.publishes).dump(), gov::format_time(t.from_us), gov::format_time(t.until_us));
         audit({0, "host", "enforce_start", t.id, true, "trial plugin started within its window",
                {{"reads", t.reads}, {"publishes", t.publishes}, {"sha256", t.plugin_sha256}}});
     }
