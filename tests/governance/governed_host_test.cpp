@@ -90,7 +90,6 @@ TEST(GovernedHost, OneByteChangeToApprovedFileIsRefused) {
     EXPECT_EQ(count(h.db, "SELECT COUNT(*) FROM plugins"), 0);
     EXPECT_EQ(count(h.db, "SELECT COUNT(*) FROM metrics"), 0);
     EXPECT_EQ(count(h.db, "SELECT COUNT(*) FROM events WHERE kind = 'refuse_load'"), 1);
-    // And staff cannot approve another trial of the changed file under the old hash either.
 }
 
 TEST(GovernedHost, FeedsAndPublicationsOutsideTheGrantAreRefused) {
@@ -228,8 +227,6 @@ TEST(GovernedHost, PseudonymsDifferAcrossTrialsAndAreStableWithinOne) {
     const auto keys = read_file(h.db.string() + ".keys");
     EXPECT_NE(keys.find("\"trials\""), std::string::npos);
     EXPECT_EQ(fs::status(h.db.string() + ".keys").permissions() & fs::perms::group_all, fs::perms::none);
-
-    // Retention: with 0 days everything recorded so far has expired; purge deletes it and says so.
 }
 
 TEST(GovernedHost, PurgeDeletesExpiredRawDataAndAuditsIt) {
