@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
     app.add_option("--output", output, "Bind the plugin output feed here instead of [host] output");
     app.add_flag("--no-output", no_output, "Do not publish plugin output");
     app.add_option("--status-file", opt.status_file, "Rewrite this JSON file with the committed row count after each commit");
+    app.add_flag("--dev", opt.dev,
+                 "Development/rehearsal mode: also run testbed.toml [[plugins]] that have no approved trial "
+                 "(ungoverned; never in production)");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
     app.add_option("--log-file", log_file, "Also append logs to this file");
     CLI11_PARSE(app, argc, argv);

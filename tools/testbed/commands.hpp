@@ -15,5 +15,8 @@ inline constexpr int kExitUsage = 2;    // bad arguments or input (message on st
 
 void register_feed_commands(CLI::App& app);    // testbed feed sim ...
 void register_report_commands(CLI::App& app);  // testbed report ...
+void register_trial_commands(CLI::App& app);     // testbed trial propose|approve|...|rehearse|purge
+void register_audit_commands(CLI::App& app);     // testbed audit verify
+void register_register_commands(CLI::App& app);  // testbed register --out DIR
 
 }  // namespace tb::cli

@@ -4,6 +4,7 @@
 #include "bus/publisher.hpp"
 #include "common/clock.hpp"
 #include "common/logging.hpp"
+#include "governance/governor.hpp"
 #include "loader/plugin_library.hpp"
 #include "router/router.hpp"
 #include "runtime/executor.hpp"
@@ -30,7 +31,17 @@ struct Host::Impl {
     std::unique_ptr<FeedReceiver> receiver;
     Router router;
     std::map<std::string, std::shared_ptr<PluginLibrary>> libraries;  // by file path
-    std::vector<std::unique_ptr<PluginInstance>> instances;
+    std::vector<std::unique_ptr<PluginInstance>> instances;  // --dev: ungoverned [[plugins]]
+    std::unique_ptr<Governor> governor;                      // trial plugins
+
+    std::vector<PluginInstance*> all_instances() const {
+        std::vector<PluginInstance*> out;
+        for (const auto& i : instances) out.push_back(i.get());
+        if (governor) {
+            for (auto* i : governor->instances()) out.push_back(i);
+        }
+        return out;
+    }
     int64_t run_id = 0;
     int64_t started_us = 0;
     int64_t started_mono_ns = 0;
@@ -83,7 +94,18 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
         std::shared_ptr<PluginLibrary> lib;
     };
     std::vector<Loaded> loaded;
+    if (!im.opt.dev && !im.cfg.plugins.empty()) {
+        im.log->warn("{}: {} [[plugins]] entr{} not run: without --dev only plugins of approved trials run "
+                     "(their config is still used for trials of the same plugin id)",
+                     im.cfg.file.string(), im.cfg.plugins.size(), im.cfg.plugins.size() == 1 ? "y is" : "ies are");
+    }
+    if (im.opt.dev && !im.cfg.plugins.empty()) {
+        im.log->warn("DEVELOPMENT MODE (--dev): running {} [[plugins]] entr{} WITHOUT a trial: ungoverned, with access "
+                     "to every feed they declare; never use --dev in production",
+                     im.cfg.plugins.size(), im.cfg.plugins.size() == 1 ? "y" : "ies");
+    }
     for (const auto& spec : im.cfg.plugins) {
+        if (!im.opt.dev) break;
         const fs::path file = fs::absolute(resolve_plugin_path(spec.library, im.opt.plugin_dir, im.cfg.dir));
         std::shared_ptr<PluginLibrary> lib;
         if (auto it = im.libraries.find(file.string()); it != im.libraries.end()) {
@@ -131,7 +153,7 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
     im.started_us = now_us();
     im.started_mono_ns = mono_ns();
     nlohmann::json cfg_json{{"testbed", im.cfg.id}, {"file", im.cfg.file.string()}, {"ingest", im.cfg.host.ingest},
-                            {"output", im.cfg.host.output}};
+                            {"output", im.cfg.host.output}, {"dev", im.opt.dev}};
     auto run = im.store->begin_run({im.cfg.id, kHostVersion, im.started_us, cfg_json});
     if (!run) return run.error();
     im.run_id = *run;
@@ -169,6 +191,13 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
         im.instances.push_back(
             make_in_process_instance(lib, std::move(ctx), *im.executor, {spec->inbox_capacity, spec->overflow}));
     }
+    GovernorOptions go;
+    go.db = im.opt.db;
+    go.plugin_dir = im.opt.plugin_dir;
+    go.run_id = im.run_id;
+    auto gov = Governor::create(im.cfg, go, im.store.get(), im.publisher.get(), *im.executor, im.router);
+    if (!gov) return gov.error();
+    im.governor = std::move(gov.value());
     return host;
 }
 
@@ -185,6 +214,7 @@ Status Host::start() {
                      inst->context().manifest().version, inst->context().manifest().organisation, inst->mode(),
                      nlohmann::json(inst->context().manifest().reads).dump());
     }
+    if (auto s = im.governor->start(); !s) return s;
     ReceiverOptions ro;
     ro.bind = im.cfg.host.ingest;
     ro.connect = im.cfg.host.connect;
@@ -219,7 +249,7 @@ nlohmann::json Host::snapshot() const {
     j["store"] = {{"queued", st.queued}, {"committed_rows", st.committed_rows}, {"rejected", st.rejected},
                   {"failed_rows", st.failed_rows}, {"commits", st.commits}, {"queue_depth", st.queue_depth}};
     j["plugins"] = nlohmann::json::array();
-    for (const auto& inst : im.instances) j["plugins"].push_back(inst->stats_json());
+    for (const auto* inst : im.all_instances()) j["plugins"].push_back(inst->stats_json());
     return j;
 }
 
@@ -230,6 +260,7 @@ nlohmann::json Host::stop() {
     // 1. No more input.
     if (im.receiver) im.receiver->stop();
     // 2. Drain inboxes and stop plugins (their last results are still queued to the store).
+    if (im.governor) im.governor->stop(im.opt.drain_timeout);
     for (auto& inst : im.instances) {
         if (inst->state() == PluginState::running || inst->state() == PluginState::suspended) inst->stop(im.opt.drain_timeout);
     }
@@ -250,8 +281,9 @@ nlohmann::json Host::stop() {
     im.summary["metrics_recorded"] = metrics;
     im.summary["events_recorded"] = events;
     im.summary["database"] = fs::absolute(im.opt.db).string();
-    for (std::size_t i = 0; i < im.instances.size(); ++i) {
-        (void)im.store->save_plugin_stats(im.instances[i]->context().record().plugin_row, im.summary["plugins"][i]);
+    const auto all = im.all_instances();
+    for (std::size_t i = 0; i < all.size() && i < im.summary["plugins"].size(); ++i) {
+        (void)im.store->save_plugin_stats(all[i]->context().record().plugin_row, im.summary["plugins"][i]);
     }
     const std::vector<FeedHealthRow> feeds = im.receiver ? im.receiver->feed_health() : std::vector<FeedHealthRow>{};
     const auto drops = im.receiver ? im.receiver->drops_by_reason() : std::map<std::string, uint64_t>{};
@@ -262,6 +294,7 @@ nlohmann::json Host::stop() {
     im.summary["store"]["committed_rows"] = st.committed_rows;
     if (auto s = im.store->close(); !s) im.log->error("{}", s.message());
     im.instances.clear();
+    im.governor.reset();
     im.libraries.clear();  // after every instance: the loader outlives them
     return im.summary;
 }

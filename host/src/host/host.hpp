@@ -29,6 +29,9 @@ struct HostOptions {
     std::optional<std::string> output;      // overrides [host] output ("" disables)
     std::filesystem::path status_file;      // if set: JSON status rewritten after each commit
     std::chrono::milliseconds drain_timeout{2000};
+    // Development/rehearsal mode: also run testbed.toml [[plugins]] entries that have no trial
+    // (ungoverned, logged as such). Without it only approved trials run (docs/governance.md).
+    bool dev = false;
 };
 
 class Host {

@@ -6,8 +6,9 @@
 
 namespace tb::host {
 
-void Router::add(PluginInstance* target, std::vector<std::string> prefixes) {
+void Router::add(PluginInstance* target, std::vector<std::string> prefixes, Transform transform) {
     std::lock_guard lock(mu_);
+    if (transform) transforms_[target] = std::move(transform);
     for (auto& p : prefixes) subs_.push_back({std::move(p), target});
     cache_.clear();
 }
@@ -16,6 +17,7 @@ void Router::remove(PluginInstance* target) {
     std::lock_guard lock(mu_);
     subs_.erase(std::remove_if(subs_.begin(), subs_.end(), [&](const Subscription& s) { return s.target == target; }),
                 subs_.end());
+    transforms_.erase(target);
     cache_.clear();
 }
 
@@ -35,7 +37,15 @@ const std::vector<PluginInstance*>& Router::lookup_locked(const std::string& top
 std::size_t Router::dispatch(const FeedMessagePtr& msg) {
     std::lock_guard lock(mu_);
     const auto& targets = lookup_locked(msg->topic);
-    for (auto* t : targets) t->deliver(msg);
+    for (auto* t : targets) {
+        if (transforms_.empty()) {
+            t->deliver(msg);
+        } else if (auto it = transforms_.find(t); it != transforms_.end()) {
+            t->deliver(it->second(msg));
+        } else {
+            t->deliver(msg);
+        }
+    }
     return targets.size();
 }
 

@@ -12,6 +12,7 @@
 
 #include "bus/feed_message.hpp"
 
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -24,7 +25,11 @@ class PluginInstance;
 
 class Router {
    public:
-    void add(PluginInstance* target, std::vector<std::string> prefixes);
+    // Optional per-target rewrite of a message before delivery (governance: per-trial pseudonyms
+    // of household ids). Returns the message to deliver (the same pointer when untouched).
+    using Transform = std::function<FeedMessagePtr(const FeedMessagePtr&)>;
+
+    void add(PluginInstance* target, std::vector<std::string> prefixes, Transform transform = {});
     void remove(PluginInstance* target);
 
     // Deliver to every matching target (once each). Returns the number of targets.
@@ -46,6 +51,7 @@ class Router {
     mutable std::mutex mu_;
     std::vector<Subscription> subs_;                                    // guarded by mu_
     std::unordered_map<std::string, std::vector<PluginInstance*>> cache_;  // guarded by mu_
+    std::unordered_map<PluginInstance*, Transform> transforms_;           // guarded by mu_
 };
 
 }  // namespace tb::host

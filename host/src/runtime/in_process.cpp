@@ -126,6 +126,15 @@ class InProcessInstance final : public PluginInstance {
         }
     }
 
+    bool wait_idle(std::chrono::milliseconds timeout) override {
+        // A barrier on the strand: it runs after the callback (or drain batch) in flight, and a
+        // batch re-checks the state before every message, so nothing is delivered after it.
+        auto done = std::make_shared<std::promise<void>>();
+        auto fut = done->get_future();
+        asio::post(strand_, [done] { done->set_value(); });
+        return fut.wait_for(timeout) == std::future_status::ready;
+    }
+
     void stop(std::chrono::milliseconds drain_timeout) override {
         if (self_ == nullptr) return;
         // Let the inbox drain (bounded in time), then no more deliveries.

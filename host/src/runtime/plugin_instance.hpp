@@ -39,6 +39,13 @@ class PluginInstance {
     // dropped_not_running and never reach the plugin; messages already in the inbox are discarded.
     virtual void set_suspended(bool suspended) = 0;
 
+    // Wait up to `timeout` until no plugin callback is in flight (after set_suspended(true): from
+    // then on the plugin receives nothing more). True when idle. Any thread except the plugin's.
+    virtual bool wait_idle(std::chrono::milliseconds timeout) {
+        (void)timeout;
+        return true;
+    }
+
     // Drain the inbox (up to `drain_timeout`), call the plugin's stop() and destroy it. Main thread.
     virtual void stop(std::chrono::milliseconds drain_timeout) = 0;
 

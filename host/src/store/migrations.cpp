@@ -129,6 +129,29 @@ CREATE TABLE audit_log (
 );
 )sql"},
         // Reserved: 3 incidents (isolation), 4 API tokens (api), 5 feeds, 6 reports, 7+ governance.
+        {7, "governance extras: audit head, append-only audit triggers, rehearsals", R"sql(
+CREATE TABLE audit_head (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    last_id     INTEGER NOT NULL,  -- newest audit_log row: detects rows removed from the end
+    last_hash   TEXT    NOT NULL
+);
+INSERT INTO audit_head(id, last_id, last_hash) SELECT 1, id, hash FROM audit_log ORDER BY id DESC LIMIT 1;
+CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be changed'); END;
+CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be deleted'); END;
+CREATE TABLE rehearsals (
+    id                INTEGER PRIMARY KEY,
+    trial_id          INTEGER NOT NULL REFERENCES trials(id),
+    t_us              INTEGER NOT NULL,
+    recording         TEXT    NOT NULL,
+    recording_sha256  TEXT    NOT NULL,
+    plugin_sha256     TEXT    NOT NULL,
+    database          TEXT    NOT NULL,  -- the separate rehearsal database with the raw results
+    summary_json      TEXT    NOT NULL
+);
+CREATE INDEX rehearsals_trial ON rehearsals(trial_id);
+)sql"},
     };
     return kMigrations;
 }
