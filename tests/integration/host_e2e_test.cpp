@@ -1,5 +1,5 @@
-// End to end, through real processes: the real testbed-host loads the real groundwater_alert
-// plugin, a real ZeroMQ publisher sends a known set of messages (good and malformed), the host is
+// End to end, through real processes: the real testbed-host (in --dev mode, so the testbed's
+// [[plugins]] run without a trial) loads the real groundwater_alert plugin, a real ZeroMQ publisher sends a known set of messages (good and malformed), the host is
 // stopped with SIGTERM, and the SQLite file must hold exactly the expected rows.
 #include "support/test_support.hpp"
 #include "wire/wire.hpp"
@@ -39,7 +39,7 @@ TEST(HostEndToEnd, RecordsExactlyTheExpectedRowsAndCountsMalformedMessagesPerRea
     const auto db = dir / "results.db";
     const auto status = dir / "status.json";
     Process host(bin_dir() / "testbed-host",
-                 {"--testbed", (dir / "tb").string(), "--db", db.string(), "--status-file", status.string()}, dir.path());
+                 {"--dev", "--testbed", (dir / "tb").string(), "--db", db.string(), "--status-file", status.string()}, dir.path());
     ASSERT_TRUE(host.wait_for_output("testbed-host: ready", std::chrono::seconds(30))) << host.err();
 
     TestPublisher pub(dir.ipc("ingest"));
@@ -125,7 +125,7 @@ TEST(HostEndToEnd, SecondRunAppendsToTheSameDatabase) {
     write_testbed(dir / "tb", testbed_toml(dir, (plugin_dir() / "groundwater_alert.so").string()));
     const auto db = dir / "results.db";
     for (int round = 0; round < 2; ++round) {
-        const auto r = run(bin_dir() / "testbed-host", {"--testbed", (dir / "tb").string(), "--db", db.string(), "--duration", "0.3"});
+        const auto r = run(bin_dir() / "testbed-host", {"--dev", "--testbed", (dir / "tb").string(), "--db", db.string(), "--duration", "0.3"});
         ASSERT_EQ(r.exit_code, 0) << r.err;
     }
     EXPECT_EQ(query_int(db, "SELECT COUNT(*) FROM runs WHERE ended_us IS NOT NULL"), 2);
@@ -149,7 +149,7 @@ TEST(HostEndToEnd, RefusesToStartWithAClearMessage) {
     };
     for (const auto& c : cases) {
         write_testbed(dir / c.name, testbed_toml(dir, c.library, c.toml_extra));
-        const auto r = run(bin_dir() / "testbed-host", {"--testbed", (dir / c.name).string(), "--db", (dir / "r.db").string()});
+        const auto r = run(bin_dir() / "testbed-host", {"--dev", "--testbed", (dir / c.name).string(), "--db", (dir / "r.db").string()});
         EXPECT_EQ(r.exit_code, 1) << c.name;
         for (const auto& e : c.expect) EXPECT_THAT(r.err, HasSubstr(e)) << c.name;
         EXPECT_THAT(r.err, HasSubstr("testbed.toml:")) << c.name;

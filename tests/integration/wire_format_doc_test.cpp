@@ -28,7 +28,7 @@ TEST(WireFormatDoc, PythonExampleWorksAsWritten) {
                                   "\"\noutput = \"\"\n[[plugins]]\nname = \"gw\"\nlibrary = \"" +
                                   (plugin_dir() / "groundwater_alert.so").string() + "\"\ntrusted = true\n");
     const auto db = dir / "r.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", (dir / "tb").string(), "--db", db.string(), "--status-file", (dir / "status.json").string()},
+    Process host(bin_dir() / "testbed-host", {"--dev", "--testbed", (dir / "tb").string(), "--db", db.string(), "--status-file", (dir / "status.json").string()},
                  dir.path());
     ASSERT_TRUE(host.wait_for_output("testbed-host: ready", std::chrono::seconds(30))) << host.err();
     const auto r = run("/usr/bin/python3", {(dir / "publish.py").string(), dir.ipc("in"), "25"});
