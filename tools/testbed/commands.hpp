@@ -15,5 +15,6 @@ inline constexpr int kExitUsage = 2;    // bad arguments or input (message on st
 
 void register_feed_commands(CLI::App& app);    // testbed feed sim ...
 void register_report_commands(CLI::App& app);  // testbed report ...
+void register_plugin_commands(CLI::App& app);  // testbed plugin new|inspect|check
 
 }  // namespace tb::cli
