@@ -8,7 +8,7 @@
 
 namespace tb::cli::scaffold {
 
-inline constexpr const char* kCMakeLists = R"(# @NAME@: a plugin for the Enschede Innovation Testbed (made by `testbed plugin new`).
+inline constexpr const char* kCMakeLists = R"tb(# @NAME@: a plugin for the Enschede Innovation Testbed (made by `testbed plugin new`).
 #
 #   cmake -S . -B build -G Ninja -DCMAKE_PREFIX_PATH=<testbed SDK install prefix>
 #   cmake --build build && ctest --test-dir build --output-on-failure
@@ -28,9 +28,9 @@ if(@NAME@_BUILD_TESTS)
     add_dependencies(@NAME@_test @NAME@)
     add_test(NAME @NAME@_test COMMAND @NAME@_test)
 endif()
-)";
+)tb";
 
-inline constexpr const char* kSource = R"(// @NAME@: <one line: what this plugin does for the city>.
+inline constexpr const char* kSource = R"tb(// @NAME@: <one line: what this plugin does for the city>.
 //
 // Input:  SenML packs (RFC 8428) on the topics under sensor/ (narrow this in manifest()).
 // Output: metric "value" for every numeric record, with the sensor id as subject;
@@ -86,9 +86,9 @@ class @CLASS@ final : public tb::Plugin {
 }  // namespace
 
 TB_PLUGIN(@CLASS@)
-)";
+)tb";
 
-inline constexpr const char* kTest = R"(// Unit test of @NAME@ with the SDK test kit: no host process, no ZeroMQ.
+inline constexpr const char* kTest = R"tb(// Unit test of @NAME@ with the SDK test kit: no host process, no ZeroMQ.
 #include <testbed/testkit.hpp>
 
 #include <gtest/gtest.h>
@@ -125,9 +125,9 @@ TEST(@CLASS@, MalformedInputIsBadData) {
 }
 
 }  // namespace
-)";
+)tb";
 
-inline constexpr const char* kReadme = R"(# @NAME@
+inline constexpr const char* kReadme = R"tb(# @NAME@
 
 A plugin for the Enschede Innovation Testbed by @ORG_TEXT@ (SDK @SDK_VERSION@).
 
@@ -166,7 +166,7 @@ library = "/path/to/build/@NAME@.so"
 [plugins.config]
 threshold = 100
 ```
-)";
+)tb";
 
 inline constexpr const char* kGitignore = "build/\n";
 
