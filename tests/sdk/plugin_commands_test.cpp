@@ -3,6 +3,8 @@
 #include "common/sha256.hpp"
 #include "support/test_support.hpp"
 
+#include <testbed/plugin.h>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -93,7 +95,7 @@ TEST(PluginInspect, PrintsManifestVersionsHashAndTopics) {
     const fs::path so = plugin_dir() / "groundwater_alert.so";
     const auto r = run(cli(), {"plugin", "inspect", so.string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto sha = tb::host::sha256_file(so);
+    auto sha = tb::host::sha256_file(so);
     ASSERT_TRUE(sha);
     EXPECT_TRUE(contains(r.out, "sha256:        " + *sha)) << r.out;
     EXPECT_TRUE(contains(r.out, "groundwater_alert 0.3.0")) << r.out;
@@ -102,7 +104,9 @@ TEST(PluginInspect, PrintsManifestVersionsHashAndTopics) {
     EXPECT_TRUE(contains(r.out, "reads:         sensor/groundwater/")) << r.out;
     EXPECT_TRUE(contains(r.out, "publishes:     alert/groundwater/")) << r.out;
     EXPECT_TRUE(contains(r.out, "alert_level_m (number, default -0.5)")) << r.out;
-    EXPECT_TRUE(contains(r.out, "exports:       tb_plugin_entry\n")) << r.out;
+    EXPECT_TRUE(contains(r.out, "exports:       tb_plugin_entry ")) << r.out;
+    EXPECT_FALSE(contains(r.out, "GroundwaterAlert")) << "hidden visibility: the class is not exported";
+    EXPECT_FALSE(contains(r.out, "note:")) << r.out;
 
     const auto j = run(cli(), {"plugin", "inspect", so.string(), "--json"});
     ASSERT_EQ(j.exit_code, 0) << j.err;
@@ -110,6 +114,7 @@ TEST(PluginInspect, PrintsManifestVersionsHashAndTopics) {
     EXPECT_EQ(doc["sha256"], *sha);
     EXPECT_EQ(doc["abi"], std::to_string(TB_ABI_MAJOR) + "." + std::to_string(TB_ABI_MINOR));
     EXPECT_EQ(doc["reads"][0], "sensor/groundwater/");
+    EXPECT_EQ(doc["exported_symbols"], nlohmann::json::array({"tb_plugin_entry"}));
 }
 
 TEST(PluginInspect, FrozenAbi10PluginIsShownAsSuch) {

@@ -156,6 +156,18 @@ struct InspectArgs {
     bool json = false;
 };
 
+// libstdc++ gives its templates default visibility, so their instantiations stay exported (as
+// weak symbols) even with -fvisibility=hidden. They are harmless; only the plugin's own
+// exports besides tb_plugin_entry are worth a warning.
+bool is_std_library_symbol(const std::string& s) {
+    if (s.rfind("_Z", 0) != 0) return false;
+    std::string_view rest = std::string_view(s).substr(2);
+    for (const std::string_view p : {"GV", "TI", "TS", "TV", "Z", "N", "K"}) {
+        while (rest.substr(0, p.size()) == p) rest.remove_prefix(p.size());
+    }
+    return rest.substr(0, 2) == "St" || rest.substr(0, 10) == "9__gnu_cxx";
+}
+
 std::vector<std::string> exported_symbols(const fs::path& file) {
     try {
         boost::dll::library_info info(file);
@@ -172,7 +184,15 @@ int run_inspect(const InspectArgs& a) {
         return kExitUsage;
     }
     const auto& m = (*lib)->manifest();
-    const auto symbols = exported_symbols(a.file);
+    std::vector<std::string> symbols;
+    std::size_t std_symbols = 0;
+    for (auto& sym : exported_symbols(a.file)) {
+        if (is_std_library_symbol(sym)) {
+            ++std_symbols;
+        } else {
+            symbols.push_back(std::move(sym));
+        }
+    }
     const std::string host_abi = std::to_string(TB_ABI_MAJOR) + "." + std::to_string(TB_ABI_MINOR);
     const std::string abi = std::to_string(m.abi_major) + "." + std::to_string(m.abi_minor);
     if (a.json) {
@@ -181,6 +201,7 @@ int run_inspect(const InspectArgs& a) {
         j["sha256"] = (*lib)->sha256();
         j["host_abi"] = host_abi;
         j["exported_symbols"] = symbols;
+        j["exported_std_library_symbols"] = std_symbols;
         std::cout << j.dump(2) << "\n";
         return kExitOk;
     }
@@ -202,24 +223,26 @@ int run_inspect(const InspectArgs& a) {
               << "tick:          "
               << (m.tick_interval_ms ? "every " + std::to_string(m.tick_interval_ms) + " ms" : std::string("none"))
               << "\n";
-    std::cout << "metrics:       " << (m.metrics.empty() ? "(none)" : "") << "\n";
+    std::cout << "metrics:" << (m.metrics.empty() ? "       (none)" : "") << "\n";
     static const char* kBetter[] = {"?", "higher is better", "lower is better", "descriptive"};
     for (const auto& x : m.metrics) {
         std::cout << "  " << x.name << " [" << x.unit << "] " << kBetter[x.better >= 1 && x.better <= 3 ? x.better : 0]
                   << (x.description.empty() ? "" : ": " + x.description) << "\n";
     }
-    std::cout << "config keys:   " << (m.config_keys.empty() ? "(none)" : "") << "\n";
+    std::cout << "config keys:" << (m.config_keys.empty() ? "   (none)" : "") << "\n";
     static const char* kTypes[] = {"?", "string", "integer", "number", "boolean"};
     for (const auto& k : m.config_keys) {
         std::cout << "  " << k.name << " (" << kTypes[k.type >= 1 && k.type <= 4 ? k.type : 0] << ", "
                   << (k.default_value ? "default " + *k.default_value : std::string("required")) << ")"
                   << (k.description.empty() ? "" : ": " + k.description) << "\n";
     }
-    std::cout << "exports:       " << list(symbols) << "\n"
+    std::cout << "exports:       " << list(symbols)
+              << (std_symbols ? " (+" + std::to_string(std_symbols) + " C++ standard library template symbols)" : "")
+              << "\n"
               << "verdict:       loads in this host (ABI " << host_abi << ")\n";
     if (symbols.size() > 1) {
-        std::cout << "note:          more than tb_plugin_entry is exported; build with testbed_add_plugin() "
-                     "(hidden visibility) to avoid clashes between plugins\n";
+        std::cout << "note:          the plugin exports more than tb_plugin_entry; build it with testbed_add_plugin() "
+                     "(hidden visibility) so plugins cannot clash\n";
     }
     return kExitOk;
 }
