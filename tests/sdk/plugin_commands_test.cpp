@@ -179,6 +179,17 @@ TEST(PluginCheck, ReportsTheInputThatCrashedAPlugin) {
     EXPECT_TRUE(contains(r.out, "signal 6")) << r.out;
 }
 
+TEST(PluginCheck, ReportsAPluginThatHangs) {
+    const auto r = run(cli(), {"plugin", "check", test_plugin("bad_hang_on_empty").string(), "--messages", "5",
+                               "--timeout", "1", "--json"},
+                       120s);
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_FALSE(j["survived"].get<bool>());
+    EXPECT_EQ(j["crashed_during"], "malformed empty payload");
+    EXPECT_NE(j["exit"].get<std::string>().find("signal 14"), std::string::npos) << j.dump();
+}
+
 TEST(PluginCheck, RefusesWhatTheHostRefuses) {
     const auto r = run(cli(), {"plugin", "check", test_plugin("bad_null_callbacks").string()});
     EXPECT_EQ(r.exit_code, 2);

@@ -2,7 +2,8 @@
 //
 //   new <name> --org ORG [--contact EMAIL] [--dir D]   write a complete plugin project
 //   inspect <file.so> [--json]                         manifest, SDK/ABI, SHA-256, topics
-//   check <file.so> [--messages N] [--config k=v]...   run it on synthetic and malformed input
+//   check <file.so> [--messages N] [--config k=v]... [--timeout S] [--json]
+//                                                      run it on synthetic and malformed input
 //
 // inspect verifies a plugin through the host's own loader (so it refuses exactly what the host
 // refuses, with the same message) and runs nothing of the plugin but tb_plugin_entry. check
@@ -252,6 +253,7 @@ int run_inspect(const InspectArgs& a) {
 struct CheckArgs {
     std::string file;
     int messages = 1000;
+    unsigned timeout_s = 120;
     std::vector<std::string> config;
     bool json = false;
 };
@@ -404,6 +406,7 @@ int run_check(const CheckArgs& a) {
     }
     if (pid == 0) {
         ::close(fds[0]);
+        ::alarm(a.timeout_s);  // a plugin that hangs is reported (SIGALRM) like one that crashes
         FILE* out = ::fdopen(fds[1], "w");
         const auto r = check_in_child(a, config, out);
         std::fprintf(out, "result %s\n", r.dump().c_str());
@@ -507,6 +510,9 @@ void register_plugin_commands(CLI::App& app) {
     check->add_option("file", ca->file, "Plugin library (.so)")->required();
     check->add_option("--messages", ca->messages, "Synthetic messages to send")->check(CLI::Range(1, 1000000))->capture_default_str();
     check->add_option("--config", ca->config, "Config value key=value (repeatable)");
+    check->add_option("--timeout", ca->timeout_s, "Give up on a plugin that takes longer than this (seconds)")
+        ->check(CLI::Range(1u, 86400u))
+        ->capture_default_str();
     check->add_flag("--json", ca->json, "Print JSON");
     check->callback([ca] {
         if (const int rc = run_check(*ca); rc != 0) throw CLI::RuntimeError(rc);

@@ -9,11 +9,14 @@
  *   NULL_CALLBACKS  create and on_message are NULL
  *   MANIFEST_FIELDS version, organisation and contact are NULL
  *   CRASH_ON_EMPTY  loads fine, but aborts on an empty payload (for `testbed plugin check`)
+ *   HANG_ON_EMPTY   loads fine, but never returns from an empty payload (ditto)
  * Thread safety: static data only.
  */
+#define _POSIX_C_SOURCE 200809L /* pause() */
 #include <testbed/plugin.h>
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #if !defined(TB_BAD_NULL_CALLBACKS)
 static void *bad_create(const tb_host_api *host, void *host_ctx, const char *config_json,
@@ -31,6 +34,8 @@ static tb_status bad_on_message(void *self, const tb_message *msg, tb_error *err
     (void)err;
 #if defined(TB_BAD_CRASH_ON_EMPTY)
     if (msg->payload_size == 0) abort();
+#elif defined(TB_BAD_HANG_ON_EMPTY)
+    while (msg->payload_size == 0) pause();
 #else
     (void)msg;
 #endif
