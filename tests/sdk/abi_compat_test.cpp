@@ -22,7 +22,9 @@ using tb::host::PluginLibrary;
 using namespace tb::test;
 using namespace std::chrono_literals;
 
-fs::path probe(const std::string& name) { return test_plugin_dir() / (name + ".so"); }
+fs::path probe(const std::string& name) {
+    return test_plugin_dir() / (name + ".so");
+}
 
 bool file_contains(const fs::path& file, const std::string& needle) {
     return read_file(file).find(needle) != std::string::npos;
@@ -32,7 +34,8 @@ TEST(AbiCompat, FrozenPluginReportsAbi10) {
     auto lib = PluginLibrary::load(probe("abi10_probe"));
     ASSERT_TRUE(lib) << lib.error().message;
     EXPECT_EQ((*lib)->manifest().abi_major, 1u);
-    EXPECT_EQ((*lib)->manifest().abi_minor, 0u) << "abi10_probe must be built from the frozen 1.0 headers";
+    EXPECT_EQ((*lib)->manifest().abi_minor, 0u)
+        << "abi10_probe must be built from the frozen 1.0 headers";
     EXPECT_EQ((*lib)->manifest().sdk_version, "1.0.0");
     EXPECT_EQ((*lib)->desc().struct_size, PluginLibrary::min_desc_size());
 }
@@ -49,7 +52,8 @@ TEST(AbiCompat, CurrentPluginReportsAbi11) {
 TEST(AbiCompat, C11PluginHasNoCppRuntime) {
     const fs::path file = probe("c11_probe");
     ASSERT_TRUE(fs::exists(file));
-    EXPECT_FALSE(file_contains(file, "libstdc++")) << "c11_probe must not depend on the C++ runtime";
+    EXPECT_FALSE(file_contains(file, "libstdc++"))
+        << "c11_probe must not depend on the C++ runtime";
     auto lib = PluginLibrary::load(file);
     ASSERT_TRUE(lib) << lib.error().message;
 }
@@ -57,7 +61,8 @@ TEST(AbiCompat, C11PluginHasNoCppRuntime) {
 TEST(AbiCompat, ClangPluginWasBuiltByClang) {
     // The .comment section records the compiler; the host's own plugins carry "GCC:".
     EXPECT_TRUE(file_contains(probe("clang_probe"), "clang version"));
-    EXPECT_TRUE(file_contains(probe("abi11_probe"), "GCC: ")) << "the project compiler is expected to be g++";
+    EXPECT_TRUE(file_contains(probe("abi11_probe"), "GCC: "))
+        << "the project compiler is expected to be g++";
     auto lib = PluginLibrary::load(probe("clang_probe"));
     ASSERT_TRUE(lib) << lib.error().message;
     EXPECT_EQ((*lib)->manifest().id, "clang_probe");
@@ -72,7 +77,8 @@ TEST(AbiCompat, Abi11PluginInAbi10HostGetsClearError) {
     EXPECT_EQ(h.host().api()->struct_size, TB_HOST_API_SIZE_1_0);
     const auto r = h.send("sensor/test/T-1", tb::testkit::senml_value("x", "1", 4));
     EXPECT_EQ(r.code, TB_E_UNSUPPORTED);
-    EXPECT_NE(r.message.find("needs host ABI >= 1.1 (host has 1.0)"), std::string::npos) << r.message;
+    EXPECT_NE(r.message.find("needs host ABI >= 1.1 (host has 1.0)"), std::string::npos)
+        << r.message;
     EXPECT_TRUE(h.metrics().empty());
 
     // The same plugin with a 1.1 table works and measures with the (fake) monotonic clock.
@@ -127,16 +133,18 @@ name = "clang_built"
 library = ")" + probe("clang_probe").string() + R"("
 )");
     const fs::path db = dir / "results.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", testbed.string(), "--db", db.string()}, dir.path());
+    Process host(bin_dir() / "testbed-host", {"--testbed", testbed.string(), "--db", db.string()},
+                 dir.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.out() << host.err();
     TestPublisher pub(in);
     ASSERT_TRUE(pub.wait_for_subscriber(10s));
     for (int i = 0; i < 3; ++i) {
-        ASSERT_TRUE(pub.send("sensor/test/T-" + std::to_string(i), tb::testkit::senml_value("x", "1", 10.0 + i)));
+        ASSERT_TRUE(pub.send("sensor/test/T-" + std::to_string(i),
+                             tb::testkit::senml_value("x", "1", 10.0 + i)));
     }
     auto count = [&](const std::string& plugin, const std::string& metric) {
-        return query_int(db, "SELECT COUNT(*) FROM v_metrics WHERE plugin_id = '" + plugin + "' AND metric = '" +
-                                 metric + "'")
+        return query_int(db, "SELECT COUNT(*) FROM v_metrics WHERE plugin_id = '" + plugin +
+                                 "' AND metric = '" + metric + "'")
             .value_or(0);
     };
     const bool all = wait_until(
@@ -145,22 +153,30 @@ library = ")" + probe("clang_probe").string() + R"("
                    count("c11_probe", "bytes") == 3 && count("clang_probe", "elapsed_ns") == 3;
         },
         30s);
-    EXPECT_TRUE(all) << "abi10 " << count("abi10_probe", "value") << ", abi11 " << count("abi11_probe", "elapsed_ns")
-                     << ", c11 " << count("c11_probe", "bytes") << ", clang " << count("clang_probe", "elapsed_ns")
-                     << "\n" << host.out() << host.err();
+    EXPECT_TRUE(all) << "abi10 " << count("abi10_probe", "value") << ", abi11 "
+                     << count("abi11_probe", "elapsed_ns") << ", c11 "
+                     << count("c11_probe", "bytes") << ", clang "
+                     << count("clang_probe", "elapsed_ns") << "\n"
+                     << host.out() << host.err();
     EXPECT_EQ(host.stop(), 0) << host.err();
 
     // The frozen plugin saw the current host's minor through its 1.0 view of the table.
-    const auto minors = query_rows(db, "SELECT DISTINCT value FROM v_metrics WHERE plugin_id = 'abi10_probe' AND "
-                                       "metric = 'abi_minor'");
+    const auto minors =
+        query_rows(db,
+                   "SELECT DISTINCT value FROM v_metrics WHERE plugin_id = 'abi10_probe' AND "
+                   "metric = 'abi_minor'");
     ASSERT_EQ(minors.size(), 1u);
     EXPECT_EQ(std::stod(minors[0][0]), TB_ABI_MINOR);
-    const auto sums = query_rows(db, "SELECT SUM(value) FROM v_metrics WHERE plugin_id = 'clang_probe' AND "
-                                     "metric = 'value'");
+    const auto sums =
+        query_rows(db,
+                   "SELECT SUM(value) FROM v_metrics WHERE plugin_id = 'clang_probe' AND "
+                   "metric = 'value'");
     ASSERT_EQ(sums.size(), 1u);
     EXPECT_EQ(std::stod(sums[0][0]), 33.0);
-    const auto scale = query_rows(db, "SELECT DISTINCT value FROM v_metrics WHERE plugin_id = 'c11_probe' AND "
-                                      "metric = 'scale'");
+    const auto scale =
+        query_rows(db,
+                   "SELECT DISTINCT value FROM v_metrics WHERE plugin_id = 'c11_probe' AND "
+                   "metric = 'scale'");
     ASSERT_EQ(scale.size(), 1u);
     EXPECT_EQ(std::stod(scale[0][0]), 3.0) << "the C plugin reads its config through config_get";
 }

@@ -9,8 +9,8 @@
 
 #include <testbed/testkit.hpp>
 
-#include <boost/dll/library_info.hpp>
 #include <gtest/gtest.h>
+#include <boost/dll/library_info.hpp>
 
 #include <algorithm>
 #include <sstream>
@@ -26,8 +26,8 @@ class SdkInstall : public ::testing::Test {
    protected:
     static void SetUpTestSuite() {
         dir_ = new TempDir();
-        const auto r = run(TB_CMAKE_COMMAND, {"--install", TB_PROJECT_BINARY_DIR, "--prefix", prefix().string(),
-                                              "--component", "sdk"});
+        const auto r = run(TB_CMAKE_COMMAND, {"--install", TB_PROJECT_BINARY_DIR, "--prefix",
+                                              prefix().string(), "--component", "sdk"});
         install_ok_ = r.exit_code == 0;
         install_log_ = r.out + r.err;
     }
@@ -46,23 +46,27 @@ TempDir* SdkInstall::dir_ = nullptr;
 bool SdkInstall::install_ok_ = false;
 std::string SdkInstall::install_log_;
 
-RunResult configure_consumer(const fs::path& build, const fs::path& prefix, const std::string& want) {
-    return run(TB_CMAKE_COMMAND, {"-S", (source_dir() / "tests/sdk/consumer").string(), "-B", build.string(), "-G",
-                                  "Ninja", "-DCMAKE_MAKE_PROGRAM=" TB_MAKE_PROGRAM,
-                                  "-DCMAKE_CXX_COMPILER=" TB_CXX_COMPILER, "-DCMAKE_BUILD_TYPE=Release",
-                                  "-DCMAKE_PREFIX_PATH=" + prefix.string(), "-DTB_WANT_SDK=" + want},
+RunResult configure_consumer(const fs::path& build, const fs::path& prefix,
+                             const std::string& want) {
+    return run(TB_CMAKE_COMMAND,
+               {"-S", (source_dir() / "tests/sdk/consumer").string(), "-B", build.string(), "-G",
+                "Ninja", "-DCMAKE_MAKE_PROGRAM=" TB_MAKE_PROGRAM,
+                "-DCMAKE_CXX_COMPILER=" TB_CXX_COMPILER, "-DCMAKE_BUILD_TYPE=Release",
+                "-DCMAKE_PREFIX_PATH=" + prefix.string(), "-DTB_WANT_SDK=" + want},
                120s);
 }
 
 TEST_F(SdkInstall, InstallsHeadersPackageAndPkgConfig) {
-    for (const char* f : {"include/testbed/plugin.h", "include/testbed/plugin.hpp", "include/testbed/senml.hpp",
-                          "include/testbed/testkit.hpp", "lib/cmake/TestbedSDK/TestbedSDKConfig.cmake",
-                          "lib/cmake/TestbedSDK/TestbedSDKConfigVersion.cmake",
-                          "lib/cmake/TestbedSDK/TestbedSDKTargets.cmake", "lib/cmake/TestbedSDK/TestbedPlugin.cmake",
-                          "share/pkgconfig/testbed-sdk.pc"}) {
+    for (const char* f :
+         {"include/testbed/plugin.h", "include/testbed/plugin.hpp", "include/testbed/senml.hpp",
+          "include/testbed/testkit.hpp", "lib/cmake/TestbedSDK/TestbedSDKConfig.cmake",
+          "lib/cmake/TestbedSDK/TestbedSDKConfigVersion.cmake",
+          "lib/cmake/TestbedSDK/TestbedSDKTargets.cmake",
+          "lib/cmake/TestbedSDK/TestbedPlugin.cmake", "share/pkgconfig/testbed-sdk.pc"}) {
         EXPECT_TRUE(fs::exists(prefix() / f)) << f;
     }
-    EXPECT_FALSE(fs::exists(prefix() / "bin" / "testbed-host")) << "the sdk component holds only the SDK";
+    EXPECT_FALSE(fs::exists(prefix() / "bin" / "testbed-host"))
+        << "the sdk component holds only the SDK";
 }
 
 TEST_F(SdkInstall, OutOfTreeConsumerBuildsAndRunsInTheHost) {
@@ -78,7 +82,8 @@ TEST_F(SdkInstall, OutOfTreeConsumerBuildsAndRunsInTheHost) {
     boost::dll::library_info info(so.string());
     const auto symbols = info.symbols();
     EXPECT_NE(std::find(symbols.begin(), symbols.end(), "tb_plugin_entry"), symbols.end());
-    for (const auto& s : symbols) EXPECT_EQ(s.find("ConsumerProbe"), std::string::npos) << s << " is exported";
+    for (const auto& s : symbols)
+        EXPECT_EQ(s.find("ConsumerProbe"), std::string::npos) << s << " is exported";
 
     TempDir tmp;
     const std::string in = tmp.ipc("in");
@@ -96,13 +101,16 @@ name = "consumer"
 library = ")" + so.string() + R"("
 )");
     const fs::path db = tmp / "results.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", testbed.string(), "--db", db.string()}, tmp.path());
+    Process host(bin_dir() / "testbed-host", {"--testbed", testbed.string(), "--db", db.string()},
+                 tmp.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.out() << host.err();
     TestPublisher pub(in);
     ASSERT_TRUE(pub.wait_for_subscriber(10s));
     ASSERT_TRUE(pub.send("sensor/test/C-1", tb::testkit::senml_value("x", "1", 7.5)));
-    const auto sql = "SELECT COUNT(*) FROM v_metrics WHERE plugin_id = 'consumer_probe' AND value = 7.5";
-    EXPECT_TRUE(wait_until([&] { return query_int(db, sql).value_or(0) == 1; }, 30s)) << host.out() << host.err();
+    const auto sql =
+        "SELECT COUNT(*) FROM v_metrics WHERE plugin_id = 'consumer_probe' AND value = 7.5";
+    EXPECT_TRUE(wait_until([&] { return query_int(db, sql).value_or(0) == 1; }, 30s))
+        << host.out() << host.err();
     EXPECT_EQ(host.stop(), 0) << host.err();
 }
 
@@ -114,7 +122,8 @@ TEST_F(SdkInstall, AskingForAnotherMajorFails) {
 }
 
 TEST_F(SdkInstall, PkgConfigAloneBuildsAPlugin) {
-    const std::map<std::string, std::string> env{{"PKG_CONFIG_PATH", (prefix() / "share/pkgconfig").string()}};
+    const std::map<std::string, std::string> env{
+        {"PKG_CONFIG_PATH", (prefix() / "share/pkgconfig").string()}};
     const auto cflags = run(TB_PKG_CONFIG, {"--cflags", "testbed-sdk"}, 30s, env);
     ASSERT_EQ(cflags.exit_code, 0) << cflags.err;
     EXPECT_NE(cflags.out.find("-fvisibility=hidden"), std::string::npos) << cflags.out;
@@ -125,7 +134,8 @@ TEST_F(SdkInstall, PkgConfigAloneBuildsAPlugin) {
     std::istringstream words(cflags.out);
     for (std::string w; words >> w;) args.push_back(w);
     const fs::path so = dir_->path() / "pkgconfig_probe.so";
-    args.insert(args.end(), {(source_dir() / "tests/sdk/consumer/consumer_probe.cpp").string(), "-o", so.string()});
+    args.insert(args.end(), {(source_dir() / "tests/sdk/consumer/consumer_probe.cpp").string(),
+                             "-o", so.string()});
     const auto cc = run(TB_CXX_COMPILER, args, 180s);
     ASSERT_EQ(cc.exit_code, 0) << cc.out << cc.err;
 

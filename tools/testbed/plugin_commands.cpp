@@ -50,7 +50,9 @@ struct NewArgs {
 
 bool valid_plugin_name(const std::string& n) {
     if (n.empty() || n.size() > 64 || !(n[0] >= 'a' && n[0] <= 'z')) return false;
-    return std::all_of(n.begin(), n.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+    return std::all_of(n.begin(), n.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
 }
 
 std::string pascal_case(const std::string& n) {
@@ -82,7 +84,8 @@ std::string cpp_escape(const std::string& s) {
 
 std::string fill(std::string text, const std::map<std::string, std::string>& vars) {
     for (const auto& [key, value] : vars) {
-        for (std::size_t pos = 0; (pos = text.find(key, pos)) != std::string::npos; pos += value.size()) {
+        for (std::size_t pos = 0; (pos = text.find(key, pos)) != std::string::npos;
+             pos += value.size()) {
             text.replace(pos, key.size(), value);
         }
     }
@@ -92,19 +95,22 @@ std::string fill(std::string text, const std::map<std::string, std::string>& var
 int run_new(const NewArgs& a) {
     if (!valid_plugin_name(a.name)) {
         std::cerr << "testbed plugin new: '" << a.name
-                  << "' is not a valid plugin name (use 1-64 lower-case letters, digits and '_', starting with a "
+                  << "' is not a valid plugin name (use 1-64 lower-case letters, digits and '_', "
+                     "starting with a "
                      "letter, e.g. parking_guide)\n";
         return kExitUsage;
     }
     if (a.org.find_first_not_of(" \t") == std::string::npos) {
-        std::cerr << "testbed plugin new: --org must name the organisation responsible for the plugin\n";
+        std::cerr
+            << "testbed plugin new: --org must name the organisation responsible for the plugin\n";
         return kExitUsage;
     }
     const fs::path dir = a.dir.empty() ? fs::path(a.name) : fs::path(a.dir);
     std::error_code ec;
     if (fs::exists(dir, ec) || fs::is_symlink(dir, ec)) {
-        std::cerr << "testbed plugin new: " << dir.string()
-                  << " already exists; nothing was written (choose another --dir or remove it first)\n";
+        std::cerr
+            << "testbed plugin new: " << dir.string()
+            << " already exists; nothing was written (choose another --dir or remove it first)\n";
         return kExitUsage;
     }
     const std::string contact = a.contact.empty() ? "you@example.org" : a.contact;
@@ -119,14 +125,16 @@ int run_new(const NewArgs& a) {
     const fs::path tmp = dir.string() + ".tmp-" + std::to_string(::getpid());
     fs::create_directories(tmp / "test", ec);
     if (ec) {
-        std::cerr << "testbed plugin new: cannot create " << tmp.string() << ": " << ec.message() << "\n";
+        std::cerr << "testbed plugin new: cannot create " << tmp.string() << ": " << ec.message()
+                  << "\n";
         return kExitFailure;
     }
-    const std::vector<std::pair<fs::path, const char*>> files{{"CMakeLists.txt", scaffold::kCMakeLists},
-                                                              {a.name + ".cpp", scaffold::kSource},
-                                                              {fs::path("test") / (a.name + "_test.cpp"), scaffold::kTest},
-                                                              {"README.md", scaffold::kReadme},
-                                                              {".gitignore", scaffold::kGitignore}};
+    const std::vector<std::pair<fs::path, const char*>> files{
+        {"CMakeLists.txt", scaffold::kCMakeLists},
+        {a.name + ".cpp", scaffold::kSource},
+        {fs::path("test") / (a.name + "_test.cpp"), scaffold::kTest},
+        {"README.md", scaffold::kReadme},
+        {".gitignore", scaffold::kGitignore}};
     for (const auto& [rel, text] : files) {
         std::ofstream out(tmp / rel, std::ios::binary);
         out << fill(text, vars);
@@ -138,11 +146,13 @@ int run_new(const NewArgs& a) {
     }
     fs::rename(tmp, dir, ec);
     if (ec) {
-        std::cerr << "testbed plugin new: cannot move the project to " << dir.string() << ": " << ec.message() << "\n";
+        std::cerr << "testbed plugin new: cannot move the project to " << dir.string() << ": "
+                  << ec.message() << "\n";
         fs::remove_all(tmp, ec);
         return kExitFailure;
     }
-    std::cout << "Created plugin project " << dir.string() << "/ (" << a.name << ", " << a.org << ")\n"
+    std::cout << "Created plugin project " << dir.string() << "/ (" << a.name << ", " << a.org
+              << ")\n"
               << "  cmake -S " << dir.string() << " -B " << dir.string() << "/build -G Ninja"
               << " -DCMAKE_PREFIX_PATH=<testbed SDK prefix>\n"
               << "  cmake --build " << dir.string() << "/build && ctest --test-dir " << dir.string()
@@ -217,32 +227,39 @@ int run_inspect(const InspectArgs& a) {
               << "organisation:  " << m.organisation << "\n"
               << "contact:       " << m.contact << "\n"
               << "description:   " << (m.description.empty() ? "(none)" : m.description) << "\n"
-              << "sdk:           " << (m.sdk_version.empty() ? "?" : m.sdk_version) << " (plugin ABI " << abi
-              << ", this host serves ABI " << TB_ABI_MAJOR << ".0-" << host_abi << ")\n"
+              << "sdk:           " << (m.sdk_version.empty() ? "?" : m.sdk_version)
+              << " (plugin ABI " << abi << ", this host serves ABI " << TB_ABI_MAJOR << ".0-"
+              << host_abi << ")\n"
               << "reads:         " << list(m.reads) << "\n"
               << "publishes:     " << list(m.publishes) << "\n"
               << "tick:          "
-              << (m.tick_interval_ms ? "every " + std::to_string(m.tick_interval_ms) + " ms" : std::string("none"))
+              << (m.tick_interval_ms ? "every " + std::to_string(m.tick_interval_ms) + " ms"
+                                     : std::string("none"))
               << "\n";
     std::cout << "metrics:" << (m.metrics.empty() ? "       (none)" : "") << "\n";
     static const char* kBetter[] = {"?", "higher is better", "lower is better", "descriptive"};
     for (const auto& x : m.metrics) {
-        std::cout << "  " << x.name << " [" << x.unit << "] " << kBetter[x.better >= 1 && x.better <= 3 ? x.better : 0]
+        std::cout << "  " << x.name << " [" << x.unit << "] "
+                  << kBetter[x.better >= 1 && x.better <= 3 ? x.better : 0]
                   << (x.description.empty() ? "" : ": " + x.description) << "\n";
     }
     std::cout << "config keys:" << (m.config_keys.empty() ? "   (none)" : "") << "\n";
     static const char* kTypes[] = {"?", "string", "integer", "number", "boolean"};
     for (const auto& k : m.config_keys) {
-        std::cout << "  " << k.name << " (" << kTypes[k.type >= 1 && k.type <= 4 ? k.type : 0] << ", "
-                  << (k.default_value ? "default " + *k.default_value : std::string("required")) << ")"
-                  << (k.description.empty() ? "" : ": " + k.description) << "\n";
+        std::cout << "  " << k.name << " (" << kTypes[k.type >= 1 && k.type <= 4 ? k.type : 0]
+                  << ", "
+                  << (k.default_value ? "default " + *k.default_value : std::string("required"))
+                  << ")" << (k.description.empty() ? "" : ": " + k.description) << "\n";
     }
     std::cout << "exports:       " << list(symbols)
-              << (std_symbols ? " (+" + std::to_string(std_symbols) + " C++ standard library template symbols)" : "")
+              << (std_symbols ? " (+" + std::to_string(std_symbols) +
+                                    " C++ standard library template symbols)"
+                              : "")
               << "\n"
               << "verdict:       loads in this host (ABI " << host_abi << ")\n";
     if (symbols.size() > 1) {
-        std::cout << "note:          the plugin exports more than tb_plugin_entry; build it with testbed_add_plugin() "
+        std::cout << "note:          the plugin exports more than tb_plugin_entry; build it with "
+                     "testbed_add_plugin() "
                      "(hidden visibility) so plugins cannot clash\n";
     }
     return kExitOk;
@@ -286,7 +303,8 @@ std::vector<std::pair<std::string, std::string>> malformed_inputs() {
 
 // Runs in the forked child: everything the plugin does happens here. Progress lines go to `out`
 // before each input, so the parent can name the input that killed the child.
-nlohmann::json check_in_child(const CheckArgs& a, const std::map<std::string, std::string>& config, FILE* out) {
+nlohmann::json check_in_child(const CheckArgs& a, const std::map<std::string, std::string>& config,
+                              FILE* out) {
     auto say = [&](const std::string& line) {
         std::fprintf(out, "%s\n", line.c_str());
         std::fflush(out);
@@ -313,7 +331,8 @@ nlohmann::json check_in_child(const CheckArgs& a, const std::map<std::string, st
     // Synthetic input: one record per declared metric (name and unit from the manifest) plus
     // the common "level"/"value" names, with slowly varying values.
     std::vector<testkit::SenmlRecord> base;
-    for (int i = 0; m.metrics && m.metrics[i] && i < 64; ++i) base.push_back({m.metrics[i]->name, m.metrics[i]->unit, 0, 0});
+    for (int i = 0; m.metrics && m.metrics[i] && i < 64; ++i)
+        base.push_back({m.metrics[i]->name, m.metrics[i]->unit, 0, 0});
     base.push_back({"level", "m", 0, 0});
     base.push_back({"value", "1", 0, 0});
     std::vector<double> msg_us, bad_us, tick_us;
@@ -325,7 +344,9 @@ nlohmann::json check_in_child(const CheckArgs& a, const std::map<std::string, st
         const std::string payload = testkit::senml_pack(recs);
         const auto t0 = std::chrono::steady_clock::now();
         const auto res = h->send(topics[static_cast<std::size_t>(i) % topics.size()], payload);
-        msg_us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+        msg_us.push_back(
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                .count());
         ++valid_codes[std::to_string(res.code)];
         h->advance(std::chrono::milliseconds(100));
     }
@@ -335,10 +356,13 @@ nlohmann::json check_in_child(const CheckArgs& a, const std::map<std::string, st
             say("progress malformed " + label);
             const auto t0 = std::chrono::steady_clock::now();
             const auto res = h->send(topics[0], payload, type);
-            bad_us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+            bad_us.push_back(
+                std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                    .count());
             ++malformed_codes[std::to_string(res.code)];
             if (type == ContentType::senml_json) {
-                malformed.push_back({{"input", label}, {"code", res.code}, {"message", res.message}});
+                malformed.push_back(
+                    {{"input", label}, {"code", res.code}, {"message", res.message}});
             }
         }
     }
@@ -347,7 +371,9 @@ nlohmann::json check_in_child(const CheckArgs& a, const std::map<std::string, st
         for (int i = 0; i < 100; ++i) {
             const auto t0 = std::chrono::steady_clock::now();
             h->advance(std::chrono::milliseconds(m.tick_interval_ms));
-            tick_us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+            tick_us.push_back(
+                std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                    .count());
         }
     }
     say("progress destroy");
@@ -358,9 +384,12 @@ nlohmann::json check_in_child(const CheckArgs& a, const std::map<std::string, st
     r["valid_codes"] = valid_codes;
     r["malformed_codes"] = malformed_codes;
     r["malformed"] = malformed;
-    r["on_message_us"] = {{"p50", percentile_us(msg_us, 0.5)}, {"p99", percentile_us(msg_us, 0.99)}};
+    r["on_message_us"] = {{"p50", percentile_us(msg_us, 0.5)},
+                          {"p99", percentile_us(msg_us, 0.99)}};
     r["malformed_us"] = {{"p50", percentile_us(bad_us, 0.5)}, {"p99", percentile_us(bad_us, 0.99)}};
-    if (!tick_us.empty()) r["on_tick_us"] = {{"p50", percentile_us(tick_us, 0.5)}, {"p99", percentile_us(tick_us, 0.99)}};
+    if (!tick_us.empty())
+        r["on_tick_us"] = {{"p50", percentile_us(tick_us, 0.5)},
+                           {"p99", percentile_us(tick_us, 0.99)}};
     r["published"] = h->published().size();
     r["metrics"] = h->metrics().size();
     r["events"] = h->events().size();
@@ -387,8 +416,9 @@ int run_check(const CheckArgs& a) {
     }
     for (const auto& k : (*lib)->manifest().config_keys) {
         if (!k.default_value && !config.count(k.name)) {
-            std::cerr << "testbed plugin check: plugin '" << (*lib)->manifest().id << "' needs config key '" << k.name
-                      << "' (" << k.description << "); pass --config " << k.name << "=<value>\n";
+            std::cerr << "testbed plugin check: plugin '" << (*lib)->manifest().id
+                      << "' needs config key '" << k.name << "' (" << k.description
+                      << "); pass --config " << k.name << "=<value>\n";
             return kExitUsage;
         }
     }
@@ -432,11 +462,13 @@ int run_check(const CheckArgs& a) {
     std::istringstream lines(text);
     for (std::string line; std::getline(lines, line);) {
         if (line.rfind("progress ", 0) == 0) last_step = line.substr(9);
-        if (line.rfind("result ", 0) == 0) result = nlohmann::json::parse(line.substr(7), nullptr, false);
+        if (line.rfind("result ", 0) == 0)
+            result = nlohmann::json::parse(line.substr(7), nullptr, false);
     }
-    const bool crashed = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0) || result.is_null() ||
-                         result.is_discarded();
-    nlohmann::json report{{"file", a.file}, {"plugin", (*lib)->manifest().id}, {"survived", !crashed}};
+    const bool crashed = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0) ||
+                         result.is_null() || result.is_discarded();
+    nlohmann::json report{
+        {"file", a.file}, {"plugin", (*lib)->manifest().id}, {"survived", !crashed}};
     if (crashed) {
         report["crashed_during"] = last_step;
         report["exit"] = WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status)) + " (" +
@@ -448,34 +480,37 @@ int run_check(const CheckArgs& a) {
     if (a.json) {
         std::cout << report.dump(2) << "\n";
     } else if (crashed) {
-        std::cout << "plugin " << report["plugin"].get<std::string>() << ": CRASHED during " << last_step << " ("
-                  << report["exit"].get<std::string>() << ")\n";
+        std::cout << "plugin " << report["plugin"].get<std::string>() << ": CRASHED during "
+                  << last_step << " (" << report["exit"].get<std::string>() << ")\n";
     } else if (report.contains("create_error")) {
         std::cout << "plugin " << report["plugin"].get<std::string>()
                   << ": create failed: " << report["create_error"].get<std::string>() << "\n";
     } else {
         auto codes = [](const nlohmann::json& j) {
             std::string s;
-            for (const auto& [code, n] : j.items()) s += (s.empty() ? "" : ", ") + std::to_string(n.get<int>()) + " x code " + code;
+            for (const auto& [code, n] : j.items())
+                s += (s.empty() ? "" : ", ") + std::to_string(n.get<int>()) + " x code " + code;
             return s;
         };
-        std::cout << "plugin " << report["plugin"].get<std::string>() << ": survived " << report["messages"] << " synthetic and "
-                  << report["malformed"].size() * 2 << " malformed messages\n"
+        std::cout << "plugin " << report["plugin"].get<std::string>() << ": survived "
+                  << report["messages"] << " synthetic and " << report["malformed"].size() * 2
+                  << " malformed messages\n"
                   << "  synthetic results: " << codes(report["valid_codes"]) << "\n"
                   << "  malformed results: " << codes(report["malformed_codes"])
                   << " (0 = accepted, 7 = TB_E_BAD_DATA, 3 = exception)\n"
-                  << "  on_message: p50 " << report["on_message_us"]["p50"].get<double>() << " us, p99 "
-                  << report["on_message_us"]["p99"].get<double>() << " us\n";
+                  << "  on_message: p50 " << report["on_message_us"]["p50"].get<double>()
+                  << " us, p99 " << report["on_message_us"]["p99"].get<double>() << " us\n";
         if (report.contains("on_tick_us")) {
-            std::cout << "  on_tick:    p50 " << report["on_tick_us"]["p50"].get<double>() << " us, p99 "
-                      << report["on_tick_us"]["p99"].get<double>() << " us\n";
+            std::cout << "  on_tick:    p50 " << report["on_tick_us"]["p50"].get<double>()
+                      << " us, p99 " << report["on_tick_us"]["p99"].get<double>() << " us\n";
         }
-        std::cout << "  recorded " << report["metrics"] << " metrics, " << report["events"] << " events, published "
-                  << report["published"] << " messages\n";
+        std::cout << "  recorded " << report["metrics"] << " metrics, " << report["events"]
+                  << " events, published " << report["published"] << " messages\n";
         for (const auto& [what, n] : report["refused_host_calls"].items()) {
             std::cout << "  refused by the host " << n << " x: " << what << "\n";
         }
-        std::cout << "  leaks: build testbed with the asan preset to have LeakSanitizer check this run\n";
+        std::cout
+            << "  leaks: build testbed with the asan preset to have LeakSanitizer check this run\n";
     }
     if (crashed || report.contains("create_error")) return kExitFailure;
     return kExitOk;
@@ -488,17 +523,20 @@ void register_plugin_commands(CLI::App& app) {
     plugin->require_subcommand(1);
 
     auto na = std::make_shared<NewArgs>();
-    auto* create = plugin->add_subcommand("new", "Write a complete plugin project (CMake, source, unit test, README)");
+    auto* create = plugin->add_subcommand(
+        "new", "Write a complete plugin project (CMake, source, unit test, README)");
     create->add_option("name", na->name, "Plugin id: lower-case letters, digits, '_'")->required();
     create->add_option("--org", na->org, "Organisation responsible for the plugin")->required();
     create->add_option("--contact", na->contact, "E-mail address of the responsible person");
-    create->add_option("--dir", na->dir, "Project folder to create (default: ./<name>); must not exist");
+    create->add_option("--dir", na->dir,
+                       "Project folder to create (default: ./<name>); must not exist");
     create->callback([na] {
         if (const int rc = run_new(*na); rc != 0) throw CLI::RuntimeError(rc);
     });
 
     auto ia = std::make_shared<InspectArgs>();
-    auto* inspect = plugin->add_subcommand("inspect", "Print a plugin's manifest, SDK/ABI version and SHA-256");
+    auto* inspect =
+        plugin->add_subcommand("inspect", "Print a plugin's manifest, SDK/ABI version and SHA-256");
     inspect->add_option("file", ia->file, "Plugin library (.so)")->required();
     inspect->add_flag("--json", ia->json, "Print JSON");
     inspect->callback([ia] {
@@ -506,11 +544,16 @@ void register_plugin_commands(CLI::App& app) {
     });
 
     auto ca = std::make_shared<CheckArgs>();
-    auto* check = plugin->add_subcommand("check", "Run a plugin on synthetic and malformed input; report survival and timings");
+    auto* check = plugin->add_subcommand(
+        "check", "Run a plugin on synthetic and malformed input; report survival and timings");
     check->add_option("file", ca->file, "Plugin library (.so)")->required();
-    check->add_option("--messages", ca->messages, "Synthetic messages to send")->check(CLI::Range(1, 1000000))->capture_default_str();
+    check->add_option("--messages", ca->messages, "Synthetic messages to send")
+        ->check(CLI::Range(1, 1000000))
+        ->capture_default_str();
     check->add_option("--config", ca->config, "Config value key=value (repeatable)");
-    check->add_option("--timeout", ca->timeout_s, "Give up on a plugin that takes longer than this (seconds)")
+    check
+        ->add_option("--timeout", ca->timeout_s,
+                     "Give up on a plugin that takes longer than this (seconds)")
         ->check(CLI::Range(1u, 86400u))
         ->capture_default_str();
     check->add_flag("--json", ca->json, "Print JSON");

@@ -105,11 +105,21 @@ inline std::string json_string(std::string_view s) {
     std::string out = "\"";
     for (const char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20) {
                     char buf[8];
@@ -252,15 +262,20 @@ class FakeHost {
                                int32_t content_type, tb_error* err) {
         FakeHost* h = self(ctx);
         if (topic == nullptr || *topic == '\0' || (data == nullptr && size > 0)) {
-            return h->refuse("publish", TB_E_INVALID_ARG, "publish: topic is null or empty, or data is null", err);
+            return h->refuse("publish", TB_E_INVALID_ARG,
+                             "publish: topic is null or empty, or data is null", err);
         }
         if (content_type < TB_CONTENT_SENML_JSON || content_type > TB_CONTENT_BINARY) {
             return h->refuse("publish", TB_E_INVALID_ARG,
-                             "publish: content_type " + std::to_string(content_type) + " is not a tb_content_type", err);
+                             "publish: content_type " + std::to_string(content_type) +
+                                 " is not a tb_content_type",
+                             err);
         }
         if (!has_prefix_in(h->manifest_->publishes, topic)) {
             return h->refuse("publish", TB_E_DENIED,
-                             "publish on '" + std::string(topic) + "' is outside the topics the manifest declares", err);
+                             "publish on '" + std::string(topic) +
+                                 "' is outside the topics the manifest declares",
+                             err);
         }
         std::lock_guard<std::mutex> lock(h->mu_);
         h->published_.push_back({topic, std::string(static_cast<const char*>(data), size),
@@ -270,35 +285,45 @@ class FakeHost {
     static tb_status c_record_metric(void* ctx, const char* name, const char* subject, double value,
                                      int64_t time_us, tb_error* err) {
         FakeHost* h = self(ctx);
-        if (name == nullptr) return h->refuse("record_metric", TB_E_INVALID_ARG, "record_metric: name is null", err);
+        if (name == nullptr)
+            return h->refuse("record_metric", TB_E_INVALID_ARG, "record_metric: name is null", err);
         if (!h->metric_declared(name)) {
-            return h->refuse("record_metric", TB_E_NOT_FOUND,
-                             "record_metric: metric '" + std::string(name) + "' is not declared in the manifest", err);
+            return h->refuse(
+                "record_metric", TB_E_NOT_FOUND,
+                "record_metric: metric '" + std::string(name) + "' is not declared in the manifest",
+                err);
         }
         if (!std::isfinite(value)) {
-            return h->refuse("record_metric", TB_E_INVALID_ARG,
-                             "record_metric: value of '" + std::string(name) + "' is not a finite number", err);
+            return h->refuse(
+                "record_metric", TB_E_INVALID_ARG,
+                "record_metric: value of '" + std::string(name) + "' is not a finite number", err);
         }
         std::lock_guard<std::mutex> lock(h->mu_);
         h->metrics_.push_back({name, str(subject), value, time_us != 0 ? time_us : h->now_us_});
         return TB_OK;
     }
-    static tb_status c_record_event(void* ctx, int32_t severity, const char* kind, const char* subject,
-                                    const char* message, const char* detail_json, tb_error* err) {
+    static tb_status c_record_event(void* ctx, int32_t severity, const char* kind,
+                                    const char* subject, const char* message,
+                                    const char* detail_json, tb_error* err) {
         FakeHost* h = self(ctx);
         if (severity < TB_SEV_INFO || severity > TB_SEV_CRITICAL) {
             return h->refuse("record_event", TB_E_INVALID_ARG,
-                             "record_event: severity " + std::to_string(severity) + " is not a tb_severity (1..4)", err);
+                             "record_event: severity " + std::to_string(severity) +
+                                 " is not a tb_severity (1..4)",
+                             err);
         }
-        if (kind == nullptr || *kind == '\0') return h->refuse("record_event", TB_E_INVALID_ARG, "record_event: kind is empty", err);
+        if (kind == nullptr || *kind == '\0')
+            return h->refuse("record_event", TB_E_INVALID_ARG, "record_event: kind is empty", err);
         std::lock_guard<std::mutex> lock(h->mu_);
-        h->events_.push_back({static_cast<Severity>(severity), kind, str(subject), str(message), str(detail_json)});
+        h->events_.push_back(
+            {static_cast<Severity>(severity), kind, str(subject), str(message), str(detail_json)});
         return TB_OK;
     }
-    static tb_status c_config_get(void* ctx, const char* key, char* buf, size_t buf_size, size_t* out_len,
-                                  tb_error* err) {
+    static tb_status c_config_get(void* ctx, const char* key, char* buf, size_t buf_size,
+                                  size_t* out_len, tb_error* err) {
         FakeHost* h = self(ctx);
-        if (key == nullptr) return h->refuse("config_get", TB_E_INVALID_ARG, "config_get: key is null", err);
+        if (key == nullptr)
+            return h->refuse("config_get", TB_E_INVALID_ARG, "config_get: key is null", err);
         std::string value;
         bool found = false;
         if (auto it = h->opt_.config.find(key); it != h->opt_.config.end()) {
@@ -308,7 +333,8 @@ class FakeHost {
             constexpr int kMaxItems = 1024;
             const auto* keys = h->manifest_->config_keys;
             for (int i = 0; keys && keys[i] && i < kMaxItems; ++i) {
-                if (keys[i]->name && std::strcmp(keys[i]->name, key) == 0 && keys[i]->default_value) {
+                if (keys[i]->name && std::strcmp(keys[i]->name, key) == 0 &&
+                    keys[i]->default_value) {
                     value = keys[i]->default_value;
                     found = true;
                 }
@@ -316,8 +342,9 @@ class FakeHost {
         }
         if (!found) {
             // Not a refusal worth recording: plugins probe optional keys this way.
-            ::tb::detail::set_error(err, TB_E_NOT_FOUND,
-                                    ("config key '" + std::string(key) + "' is not set and has no default").c_str());
+            ::tb::detail::set_error(
+                err, TB_E_NOT_FOUND,
+                ("config key '" + std::string(key) + "' is not set and has no default").c_str());
             return TB_E_NOT_FOUND;
         }
         if (out_len) *out_len = value.size();
@@ -338,12 +365,12 @@ class FakeHost {
     Options opt_;
     tb_host_api api_{};
     mutable std::mutex mu_;
-    int64_t now_us_;                       // guarded by mu_
-    std::vector<Published> published_;     // guarded by mu_
-    std::vector<MetricSample> metrics_;    // guarded by mu_
-    std::vector<Event> events_;            // guarded by mu_
-    std::vector<LogLine> logs_;            // guarded by mu_
-    std::vector<Refusal> refusals_;        // guarded by mu_
+    int64_t now_us_;                     // guarded by mu_
+    std::vector<Published> published_;   // guarded by mu_
+    std::vector<MetricSample> metrics_;  // guarded by mu_
+    std::vector<Event> events_;          // guarded by mu_
+    std::vector<LogLine> logs_;          // guarded by mu_
+    std::vector<Refusal> refusals_;      // guarded by mu_
 };
 
 // ---- A loaded plugin file --------------------------------------------------------------------
@@ -352,16 +379,19 @@ class FakeHost {
 // std::runtime_error naming the file and the problem.
 class Library {
    public:
-    explicit Library(const std::string& file, uint32_t host_abi_minor = TB_ABI_MINOR) : file_(file) {
+    explicit Library(const std::string& file, uint32_t host_abi_minor = TB_ABI_MINOR)
+        : file_(file) {
         handle_ = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
         if (handle_ == nullptr) {
             const char* why = ::dlerror();
-            throw std::runtime_error(file + ": cannot be loaded: " + (why ? why : "unknown dlopen error"));
+            throw std::runtime_error(file +
+                                     ": cannot be loaded: " + (why ? why : "unknown dlopen error"));
         }
         void* sym = ::dlsym(handle_, TB_PLUGIN_ENTRY_SYMBOL);
         if (sym == nullptr) {
             ::dlclose(handle_);
-            throw std::runtime_error(file + ": does not export '" TB_PLUGIN_ENTRY_SYMBOL "' (is TB_PLUGIN(...) in the source?)");
+            throw std::runtime_error(file + ": does not export '" TB_PLUGIN_ENTRY_SYMBOL
+                                            "' (is TB_PLUGIN(...) in the source?)");
         }
         tb_plugin_entry_fn entry = nullptr;
         static_assert(sizeof entry == sizeof sym, "function and object pointers differ in size");
@@ -377,7 +407,8 @@ class Library {
         err.message[sizeof err.message - 1] = '\0';
         if (rc != TB_OK || desc_ == nullptr) {
             ::dlclose(handle_);
-            throw std::runtime_error(file + ": tb_plugin_entry failed (code " + std::to_string(rc) + "): " + err.message);
+            throw std::runtime_error(file + ": tb_plugin_entry failed (code " + std::to_string(rc) +
+                                     "): " + err.message);
         }
     }
     ~Library() {
@@ -521,7 +552,8 @@ class Harness {
                                      ", test kit ABI " + std::to_string(TB_ABI_MAJOR));
         }
         if (d->struct_size < offsetof(tb_plugin_desc, destroy) + sizeof(d->destroy)) {
-            throw std::runtime_error(what + ": descriptor struct_size " + std::to_string(d->struct_size) +
+            throw std::runtime_error(what + ": descriptor struct_size " +
+                                     std::to_string(d->struct_size) +
                                      " is smaller than the ABI 1.0 descriptor");
         }
         if (d->create == nullptr || d->on_message == nullptr || d->destroy == nullptr) {

@@ -20,7 +20,9 @@ using namespace tb::test;
 
 const std::string kHostAbi = std::to_string(TB_ABI_MAJOR) + "." + std::to_string(TB_ABI_MINOR);
 
-fs::path test_plugin(const std::string& name) { return test_plugin_dir() / (name + ".so"); }
+fs::path test_plugin(const std::string& name) {
+    return test_plugin_dir() / (name + ".so");
+}
 
 // Load `file` and return the refusal message (fails the test if it loads).
 std::string refusal(const fs::path& file) {
@@ -93,7 +95,8 @@ TEST(Loader, MissingEntrySymbol) {
 TEST(Loader, NewerAbiMajor) {
     const fs::path file = test_plugin("bad_newer_major");
     const std::string msg = refusal(file);
-    const std::string plugin_abi = std::to_string(TB_ABI_MAJOR + 1) + "." + std::to_string(TB_ABI_MINOR);
+    const std::string plugin_abi =
+        std::to_string(TB_ABI_MAJOR + 1) + "." + std::to_string(TB_ABI_MINOR);
     EXPECT_NE(msg.find(file.string()), std::string::npos) << msg;
     EXPECT_NE(msg.find("plugin 'bad_newer_major'"), std::string::npos) << msg;
     EXPECT_NE(msg.find("plugin ABI " + plugin_abi), std::string::npos) << msg;
@@ -109,10 +112,12 @@ TEST(Loader, DescriptorSmallerThanAbi10) {
     EXPECT_NE(msg.find("plugin 'bad_small_desc'"), std::string::npos) << msg;
     EXPECT_NE(msg.find("plugin ABI " + kHostAbi), std::string::npos) << msg;
     EXPECT_NE(msg.find("host ABI " + kHostAbi), std::string::npos) << msg;
-    EXPECT_NE(msg.find("struct_size " + std::to_string(offsetof(tb_plugin_desc, create) + sizeof(void*))),
-              std::string::npos)
+    EXPECT_NE(
+        msg.find("struct_size " + std::to_string(offsetof(tb_plugin_desc, create) + sizeof(void*))),
+        std::string::npos)
         << msg;
-    EXPECT_NE(msg.find("ABI 1.0 minimum " + std::to_string(PluginLibrary::min_desc_size())), std::string::npos)
+    EXPECT_NE(msg.find("ABI 1.0 minimum " + std::to_string(PluginLibrary::min_desc_size())),
+              std::string::npos)
         << msg;
     EXPECT_EQ(reason(file), "struct_size");
 }
@@ -124,7 +129,8 @@ TEST(Loader, NullRequiredCallbacks) {
     EXPECT_NE(msg.find("plugin 'bad_null_callbacks'"), std::string::npos) << msg;
     EXPECT_NE(msg.find("plugin ABI " + kHostAbi), std::string::npos) << msg;
     EXPECT_NE(msg.find("host ABI " + kHostAbi), std::string::npos) << msg;
-    EXPECT_NE(msg.find("required callback(s) are null: create on_message"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("required callback(s) are null: create on_message"), std::string::npos)
+        << msg;
     EXPECT_EQ(reason(file), "callbacks");
 }
 
@@ -135,7 +141,9 @@ TEST(Loader, ManifestMissingFields) {
     EXPECT_NE(msg.find("plugin 'bad_manifest_fields'"), std::string::npos) << msg;
     EXPECT_NE(msg.find("plugin ABI " + kHostAbi), std::string::npos) << msg;
     EXPECT_NE(msg.find("host ABI " + kHostAbi), std::string::npos) << msg;
-    EXPECT_NE(msg.find("missing required field(s): version organisation contact"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("missing required field(s): version organisation contact"),
+              std::string::npos)
+        << msg;
     EXPECT_EQ(reason(file), "manifest");
 }
 
@@ -157,9 +165,10 @@ output = ")" + dir.ipc("out") + R"("
 name = "broken"
 library = ")" + bad.string() + R"("
 )");
-    const auto r = run(bin_dir() / "testbed-host",
-                       {"--testbed", testbed.string(), "--db", (dir / "results.db").string(), "--duration", "5"},
-                       std::chrono::seconds(60));
+    const auto r = run(
+        bin_dir() / "testbed-host",
+        {"--testbed", testbed.string(), "--db", (dir / "results.db").string(), "--duration", "5"},
+        std::chrono::seconds(60));
     EXPECT_NE(r.exit_code, 0) << r.out << r.err;
     const std::string all = r.out + r.err;
     EXPECT_NE(all.find("testbed.toml:"), std::string::npos) << all;
@@ -168,7 +177,8 @@ library = ")" + bad.string() + R"("
     EXPECT_NE(all.find("plugin 'bad_newer_major'"), std::string::npos) << all;
     EXPECT_NE(all.find("host ABI " + kHostAbi), std::string::npos) << all;
     EXPECT_NE(all.find("newer ABI major"), std::string::npos) << all;
-    EXPECT_FALSE(fs::exists(dir / "results.db")) << "a bad plugin must be refused before the database is touched";
+    EXPECT_FALSE(fs::exists(dir / "results.db"))
+        << "a bad plugin must be refused before the database is touched";
 }
 
 }  // namespace

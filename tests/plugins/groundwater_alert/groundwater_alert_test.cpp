@@ -41,7 +41,8 @@ TEST(GroundwaterAlert, RecordsEachLevelWithSensorAndTime) {
     EXPECT_EQ(levels[0].subject, "GW-0042");
     EXPECT_DOUBLE_EQ(levels[0].value, -1.2);
     EXPECT_EQ(levels[0].time_us, 1767225600500000);
-    EXPECT_EQ(levels[1].time_us, h.now_us()) << "without a SenML time the message's source time is used";
+    EXPECT_EQ(levels[1].time_us, h.now_us())
+        << "without a SenML time the message's source time is used";
     EXPECT_TRUE(h.events().empty());
     EXPECT_TRUE(h.published().empty());
     EXPECT_TRUE(h.refusals().empty());
@@ -52,9 +53,9 @@ TEST(GroundwaterAlert, AlertsOnceWhenCrossingThenAgainAfterHysteresis) {
     ASSERT_TRUE(h.send(kTopic, senml_value("level", "m", -0.6)).ok());
     EXPECT_TRUE(h.events().empty());
     ASSERT_TRUE(h.send(kTopic, senml_value("level", "m", -0.4)).ok());
-    ASSERT_TRUE(h.send(kTopic, senml_value("level", "m", -0.3)).ok());  // still high: no repeat
-    ASSERT_TRUE(h.send(kTopic, senml_value("level", "m", -0.55)).ok()); // inside hysteresis band
-    ASSERT_TRUE(h.send(kTopic, senml_value("level", "m", -0.45)).ok()); // no new alert yet
+    ASSERT_TRUE(h.send(kTopic, senml_value("level", "m", -0.3)).ok());   // still high: no repeat
+    ASSERT_TRUE(h.send(kTopic, senml_value("level", "m", -0.55)).ok());  // inside hysteresis band
+    ASSERT_TRUE(h.send(kTopic, senml_value("level", "m", -0.45)).ok());  // no new alert yet
     auto events = h.events("groundwater_high");
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(events[0].severity, tb::Severity::warning);
@@ -94,8 +95,9 @@ TEST(GroundwaterAlert, RunningMeanPerSensor) {
 
 TEST(GroundwaterAlert, MalformedInputIsBadDataAndRecordsNothing) {
     Harness h(GROUNDWATER_ALERT_SO);
-    for (const std::string payload : {"", "not json", "[{", "{}", "[{\"n\":\"level\",\"v\":\"high\"}]",
-                                      "[{\"n\":\"temperature\",\"u\":\"Cel\",\"v\":11}]"}) {
+    for (const std::string payload :
+         {"", "not json", "[{", "{}", "[{\"n\":\"level\",\"v\":\"high\"}]",
+          "[{\"n\":\"temperature\",\"u\":\"Cel\",\"v\":11}]"}) {
         const auto r = h.send(kTopic, payload);
         EXPECT_EQ(r.code, TB_E_BAD_DATA) << "payload: " << payload;
         EXPECT_FALSE(r.message.empty());
