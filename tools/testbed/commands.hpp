@@ -18,5 +18,6 @@ void register_report_commands(CLI::App& app);  // testbed report ...
 void register_trial_commands(CLI::App& app);     // testbed trial propose|approve|...|rehearse|purge
 void register_audit_commands(CLI::App& app);     // testbed audit verify
 void register_register_commands(CLI::App& app);  // testbed register --out DIR
+void register_plugin_commands(CLI::App& app);  // testbed plugin new|inspect|check
 
 }  // namespace tb::cli

@@ -7,12 +7,13 @@
 int main(int argc, char** argv) {
     CLI::App app{"testbed: feeds, reports and tools for the Enschede Innovation Testbed"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", "testbed 0.1.0 (SDK ABI 1.0)");
+    app.set_version_flag("--version", "testbed 0.1.0 (SDK ABI 1.1)");
     tb::cli::register_feed_commands(app);
     tb::cli::register_report_commands(app);
     tb::cli::register_trial_commands(app);
     tb::cli::register_audit_commands(app);
     tb::cli::register_register_commands(app);
+    tb::cli::register_plugin_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::RuntimeError& e) {

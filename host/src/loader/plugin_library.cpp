@@ -4,6 +4,7 @@
 
 #include <boost/dll/shared_library.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -25,29 +26,48 @@ std::string abi_string(uint32_t major, uint32_t minor) {
 
 const std::string kHostAbi = abi_string(TB_ABI_MAJOR, TB_ABI_MINOR);
 
-// Describe what the first bytes of a file look like, for "is not a shared library" errors.
+uint64_t read_le(const unsigned char* p, int bytes) {
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+    return v;
+}
+
+// Describe what the first bytes of a file look like, for "is not a shared library" errors. A
+// shared object whose header tables point past the end of the file is reported as truncated
+// here, because dlopen's own message for it ("file too short") does not say what happened.
 std::string sniff(const fs::path& file, bool& is_elf_shared) {
     is_elf_shared = false;
     std::ifstream in(file, std::ios::binary);
-    unsigned char b[20] = {};
+    unsigned char b[64] = {};
     in.read(reinterpret_cast<char*>(b), sizeof b);
     const auto n = in.gcount();
     if (n == 0) return "an empty file";
-    if (n < 20 || !(b[0] == 0x7F && b[1] == 'E' && b[2] == 'L' && b[3] == 'F')) {
+    const bool magic = n >= 4 && b[0] == 0x7F && b[1] == 'E' && b[2] == 'L' && b[3] == 'F';
+    if (!magic) {
         if (n >= 2 && b[0] == '#' && b[1] == '!') return "a script";
-        if (n >= 4 && b[0] == 0x7F && b[1] == 'E' && b[2] == 'L' && b[3] == 'F') return "a truncated ELF file";
         bool text = true;
-        for (std::streamsize i = 0; i < n; ++i) text = text && (b[i] >= 0x09 && b[i] < 0x7F);
-        return text ? "a text file" : "not an ELF file";
+        for (std::streamsize i = 0; i < n; ++i) {
+            text = text && ((b[i] >= 0x20 && b[i] < 0x7F) || b[i] == '\n' || b[i] == '\r' || b[i] == '\t');
+        }
+        return text ? "a text file" : "not an ELF file (no ELF magic bytes)";
     }
-    const unsigned type = b[16] | (b[17] << 8);  // e_type, little-endian on our targets
-    if (type == 3) {  // ET_DYN
-        is_elf_shared = true;
-        return "an ELF shared object";
-    }
+    std::error_code ec;
+    const auto size = fs::file_size(file, ec);
+    if (b[4] != 2) return "a 32-bit ELF file, not a 64-bit shared library";
+    if (n < 64) return "a truncated ELF file (" + std::to_string(size) + " bytes, shorter than an ELF header)";
+    const unsigned type = static_cast<unsigned>(read_le(b + 16, 2));  // e_type, little-endian on our targets
     if (type == 1) return "an ELF relocatable object file (.o), not a shared library";
     if (type == 2) return "an ELF executable, not a shared library";
-    return "an ELF file of type " + std::to_string(type);
+    if (type != 3) return "an ELF file of type " + std::to_string(type);  // 3 = ET_DYN
+    const uint64_t ph_end = read_le(b + 32, 8) + read_le(b + 56, 2) * read_le(b + 54, 2);
+    const uint64_t sh_end = read_le(b + 40, 8) + read_le(b + 60, 2) * read_le(b + 58, 2);
+    const uint64_t need = std::max(ph_end, sh_end);
+    if (!ec && size < need) {
+        return "a truncated ELF shared object (" + std::to_string(size) + " bytes, but its headers describe " +
+               std::to_string(need) + "; was the copy or download cut short?)";
+    }
+    is_elf_shared = true;
+    return "an ELF shared object";
 }
 
 std::string str_or_empty(const char* s) { return s ? std::string(s) : std::string(); }
@@ -156,13 +176,20 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::load(const fs::path& file)
     const std::string where = file.string();
     std::error_code fec;
     if (!fs::exists(file, fec)) {
-        return Error{where + ": plugin file does not exist (check the path, or build the plugin first)", "not_found"};
+        return Error{where + ": plugin file does not exist (check the path, or build the plugin first; host ABI " +
+                         kHostAbi + ")",
+                     "not_found"};
     }
-    if (!fs::is_regular_file(file, fec)) return Error{where + ": is not a regular file", "not_a_library"};
+    if (!fs::is_regular_file(file, fec)) {
+        return Error{where + ": is not a regular file (a plugin is a .so built with testbed_add_plugin(); host ABI " +
+                         kHostAbi + ")",
+                     "not_a_library"};
+    }
     bool is_elf = false;
     const std::string kind = sniff(file, is_elf);
     if (!is_elf) {
-        return Error{where + ": is not a shared library (found " + kind + "); a plugin is a .so built with testbed_add_plugin()",
+        return Error{where + ": is not a plugin library: found " + kind +
+                         " (a plugin is a .so built with testbed_add_plugin(); host ABI " + kHostAbi + ")",
                      "not_a_library"};
     }
     auto sha = sha256_file(file);
@@ -176,12 +203,13 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::load(const fs::path& file)
     lib->impl_->lib.load(boost::dll::fs::path(file.string()), boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
     if (ec) {
         return Error{where + ": the dynamic loader refused it: " + ec.message() +
-                         " (missing dependency or undefined symbol? try `ldd -r " + where + "`)",
+                         " (missing dependency or undefined symbol? try `ldd -r " + where + "`; host ABI " + kHostAbi + ")",
                      "dlopen"};
     }
     if (!lib->impl_->lib.has(TB_PLUGIN_ENTRY_SYMBOL)) {
         return Error{where + ": does not export '" TB_PLUGIN_ENTRY_SYMBOL "' (is TB_PLUGIN(YourClass) in your source, "
-                         "and is the symbol visible? check with `nm -D " + where + "`)",
+                         "and is the symbol visible? check with `nm -D " + where + "`; host ABI " + kHostAbi +
+                         ", plugin ABI unknown without the entry)",
                      "no_entry"};
     }
     auto& entry = lib->impl_->lib.get<tb_status(const tb_host_info*, const tb_plugin_desc**, tb_error*)>(TB_PLUGIN_ENTRY_SYMBOL);
@@ -204,12 +232,12 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::load(const fs::path& file)
 
     // The first three fields exist in every ABI; read them before trusting anything else.
     const std::string plugin_abi = abi_string(desc->abi_major, desc->abi_minor);
-    std::string id = "?";
+    std::string id = "(id unknown: the descriptor holds no readable manifest)";
     if (desc->struct_size >= offsetof(tb_plugin_desc, manifest) + sizeof(desc->manifest) && desc->manifest != nullptr &&
         desc->manifest->struct_size >= offsetof(tb_manifest, id) + sizeof(desc->manifest->id) && desc->manifest->id) {
-        id = desc->manifest->id;
+        id = "'" + std::string(desc->manifest->id) + "'";
     }
-    const std::string who = where + ": plugin '" + id + "' (plugin ABI " + plugin_abi + ", host ABI " + kHostAbi + ")";
+    const std::string who = where + ": plugin " + id + " (plugin ABI " + plugin_abi + ", host ABI " + kHostAbi + ")";
     if (desc->abi_major > TB_ABI_MAJOR) {
         return Error{who + " was built for a newer ABI major; this host cannot run it (use a host that serves ABI " +
                          std::to_string(desc->abi_major) + ".x, or rebuild the plugin against SDK " +

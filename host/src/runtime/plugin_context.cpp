@@ -77,6 +77,9 @@ tb_status c_config_get(void* ctx, const char* key, char* buf, size_t buf_size, s
     return TB_OK;
 }
 
+// ABI 1.1: the same clock the host uses for its own budgets (common/clock.hpp).
+int64_t c_monotonic_ns(void* /*ctx*/) { return mono_ns(); }
+
 const tb_host_api kApi = [] {
     tb_host_api a{};
     a.struct_size = sizeof(tb_host_api);
@@ -87,6 +90,7 @@ const tb_host_api kApi = [] {
     a.record_metric = &c_record_metric;
     a.record_event = &c_record_event;
     a.config_get = &c_config_get;
+    a.monotonic_ns = &c_monotonic_ns;
     return a;
 }();
 

@@ -37,9 +37,9 @@ extern "C" {
 /* Bumped only for an incompatible change. A host refuses plugins of another major. */
 #define TB_ABI_MAJOR 1
 /* Bumped when fields or functions are appended. A host serves every minor up to its own. */
-#define TB_ABI_MINOR 0
+#define TB_ABI_MINOR 1
 /* The SDK release these headers come from (documentation only, not checked by the host). */
-#define TB_SDK_VERSION "1.0.0"
+#define TB_SDK_VERSION "1.1.0"
 
 /* Name of the one symbol every plugin exports. */
 #define TB_PLUGIN_ENTRY_SYMBOL "tb_plugin_entry"
@@ -186,8 +186,19 @@ typedef struct tb_host_api {
     tb_status (*config_get)(void *host_ctx, const char *key, char *buf, size_t buf_size,
                             size_t *out_len, tb_error *err);
 
-    /* ABI 1.1+: append below this line only. */
+    /* ---- ABI 1.1+ (check TB_HAS_FIELD(host, tb_host_api, monotonic_ns) before calling) ---- */
+
+    /* ABI 1.1+. The host's monotonic clock in nanoseconds: never jumps with wall-clock changes,
+     * only meaningful as a difference between two calls (e.g. to time work or rate-limit).
+     * Any thread. Never fails. A 1.0 host's table ends before this field: a plugin must check
+     * TB_HAS_FIELD first (tb::Host::monotonic_ns() does, and throws TB_E_UNSUPPORTED). */
+    int64_t (*monotonic_ns)(void *host_ctx);
+
+    /* ABI 1.2+: append below this line only. */
 } tb_host_api;
+
+/* sizeof(tb_host_api) as ABI 1.0 laid it out: the table a 1.0 host hands to a plugin. */
+#define TB_HOST_API_SIZE_1_0 offsetof(tb_host_api, monotonic_ns)
 
 /* ---- What the plugin describes ------------------------------------------------------------- */
 

@@ -185,6 +185,22 @@ class Host {
     // ABI minor of the host, to check before using functions marked "ABI 1.x+".
     uint32_t abi_minor() const noexcept { return api_->abi_minor; }
 
+    // True when the host's table has monotonic_ns (ABI 1.1+).
+    bool has_monotonic_ns() const noexcept {
+        return TB_HAS_FIELD(api_, tb_host_api, monotonic_ns) && api_->monotonic_ns != nullptr;
+    }
+    // ABI 1.1+. The host's monotonic clock in nanoseconds (only differences are meaningful).
+    // Throws tb::Error(TB_E_UNSUPPORTED) in a 1.0 host, so a callback that uses it fails with a
+    // clear message instead of calling through a pointer the host never provided.
+    int64_t monotonic_ns() const {
+        if (!has_monotonic_ns()) {
+            throw Error(TB_E_UNSUPPORTED, "monotonic_ns needs host ABI >= 1.1 (host has " +
+                                              std::to_string(api_->abi_major) + "." +
+                                              std::to_string(api_->abi_minor) + ")");
+        }
+        return api_->monotonic_ns(ctx_);
+    }
+
     void log(LogLevel level, const std::string& msg) const {
         api_->log(ctx_, static_cast<int32_t>(level), msg.c_str());
     }
