@@ -4,6 +4,8 @@
 #include "bus/publisher.hpp"
 #include "common/clock.hpp"
 #include "common/logging.hpp"
+#include "isolation/incidents.hpp"
+#include "isolation/process_instance.hpp"
 #include "loader/plugin_library.hpp"
 #include "router/router.hpp"
 #include "runtime/executor.hpp"
@@ -99,10 +101,6 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
             im.libraries[file.string()] = lib;
         }
         if (auto s = im.check_plugin_config(spec, lib->manifest()); !s) return s.error();
-        if (spec.isolation == Isolation::process) {
-            im.log->warn("plugin '{}': isolation = \"process\" is not available in this build yet; running in-process",
-                         spec.name);
-        }
         loaded.push_back({&spec, lib});
     }
 
@@ -152,7 +150,7 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
         reg.organisation = m.organisation;
         reg.file = lib->file().string();
         reg.sha256 = lib->sha256();
-        reg.mode = "in-process";
+        reg.mode = spec->isolation == Isolation::process ? "process" : "in-process";
         reg.manifest = m.to_json();
         static const char* kBetter[] = {"?", "higher", "lower", "neither"};
         for (const auto& x : m.metrics) reg.series.push_back({x.name, x.unit, kBetter[x.better], x.description});
@@ -164,10 +162,29 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
         co.manifest = m;
         co.config = spec->config;
         co.run_id = im.run_id;
+        co.publish_budget_per_s = spec->publish_budget_per_s;
+        co.record_budget_per_s = spec->record_budget_per_s;
         auto ctx = std::make_unique<PluginContext>(std::move(co), im.store.get(), im.publisher.get());
         ctx->set_record(*rec);
-        im.instances.push_back(
-            make_in_process_instance(lib, std::move(ctx), *im.executor, {spec->inbox_capacity, spec->overflow}));
+        if (spec->isolation == Isolation::process) {
+            // An untrusted plugin: its own testbed-runner process (docs/isolation.md).
+            ProcessOptions po;
+            po.run_id = im.run_id;
+            po.runner = default_runner_path();
+            po.plugin_file = lib->file();
+            po.inbox = {spec->inbox_capacity, spec->overflow};
+            po.restart_max = spec->restart_max;
+            po.restart_backoff = std::chrono::milliseconds(spec->restart_backoff_ms);
+            po.restart_backoff_max = std::chrono::milliseconds(spec->restart_backoff_max_ms);
+            po.callback_deadline = std::chrono::milliseconds(spec->callback_deadline_ms);
+            po.memory_limit_mb = spec->memory_limit_mb;
+            po.cpu_limit_s = spec->cpu_limit_s;
+            po.tick_interval_ms = lib->desc().on_tick != nullptr ? m.tick_interval_ms : 0;
+            im.instances.push_back(make_process_instance(std::move(ctx), po, make_store_incident_sink(*im.store)));
+        } else {
+            im.instances.push_back(
+                make_in_process_instance(lib, std::move(ctx), *im.executor, {spec->inbox_capacity, spec->overflow}));
+        }
     }
     return host;
 }
@@ -231,7 +248,11 @@ nlohmann::json Host::stop() {
     if (im.receiver) im.receiver->stop();
     // 2. Drain inboxes and stop plugins (their last results are still queued to the store).
     for (auto& inst : im.instances) {
-        if (inst->state() == PluginState::running || inst->state() == PluginState::suspended) inst->stop(im.opt.drain_timeout);
+        // An isolated instance is stopped in every state: its runner and I/O thread must end.
+        if (inst->state() == PluginState::running || inst->state() == PluginState::suspended ||
+            inst->mode() == "process") {
+            inst->stop(im.opt.drain_timeout);
+        }
     }
     im.executor->stop();
     if (im.publisher) im.publisher->stop();
