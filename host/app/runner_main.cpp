@@ -141,7 +141,13 @@ tb_status finish(const iso::Frames& ret, tb_error* err, std::string* value = nul
 }
 
 void api_log(void* ctx, int32_t level, const char* msg) {
-    link(ctx).send({std::string(iso::kLog), enc<int32_t>(level), str(msg)});
+    // Warnings and errors are what an incident report needs, and a crash right after them would
+    // lose a queued message: they wait for the host's acknowledgement. The rest is fire-and-forget.
+    if (level >= TB_LOG_WARN) {
+        (void)link(ctx).call({std::string(iso::kOpLog), enc<int32_t>(level), str(msg)});
+    } else {
+        link(ctx).send({std::string(iso::kLog), enc<int32_t>(level), str(msg)});
+    }
 }
 
 tb_status api_publish(void* ctx, const char* topic, const void* data, size_t size, int32_t content_type, tb_error* err) {

@@ -498,7 +498,8 @@ class ProcessInstance final : public PluginInstance {
             next_tick_ns_ = now + static_cast<int64_t>(opt_.tick_interval_ms) * 1'000'000;
             if (state_.load() == PluginState::running) {
                 const uint64_t seq = ++seq_;
-                if (iso::send_frames(*sock_, {std::string(iso::kTick), iso::enc<uint64_t>(seq), iso::enc<int64_t>(now_us())})) {
+                if (iso::send_frames(*sock_, {std::string(iso::kTick), iso::enc<uint64_t>(seq), iso::enc<int64_t>(now_us())},
+                                     true)) {
                     if (in_flight_.empty()) head_started_ns_ = now;
                     in_flight_.push_back({seq, true, now});
                     tick_in_flight_ = true;
@@ -523,11 +524,15 @@ class ProcessInstance final : public PluginInstance {
             }
             const uint64_t seq = ++seq_;
             const auto hdr = wire::encode_header(m->header);
+            // Never block: a PAIR socket whose peer has gone would wait forever. The message goes
+            // back to the inbox; the runner's exit is noticed on the next round.
             if (!iso::send_frames(*sock_, {std::string(iso::kMsg), iso::enc<uint64_t>(seq), m->topic,
                                            std::string(hdr.data(), hdr.size()), m->payload,
-                                           iso::enc<int64_t>(m->receive_time_us)})) {
-                c.dropped_not_running.fetch_add(1, std::memory_order_relaxed);
-                continue;
+                                           iso::enc<int64_t>(m->receive_time_us)},
+                                  true)) {
+                std::lock_guard lock(mu_);
+                inbox_.push_front(std::move(m));
+                return;
             }
             if (in_flight_.empty()) head_started_ns_ = mono_ns();
             in_flight_.push_back({seq, false, m->receive_mono_ns});
@@ -599,7 +604,7 @@ class ProcessInstance final : public PluginInstance {
                                           ", protocol " + std::to_string(iso::kProtocolVersion) + ")");
             }
             hello_ = true;
-            (void)iso::send_frames(*sock_, {std::string(iso::kInit), context().config().dump()});
+            (void)iso::send_frames(*sock_, {std::string(iso::kInit), context().config().dump()}, true);
         } else if (verb == iso::kReady) {
             if (f.size() != 1 || !hello_ || phase_ != Phase::starting) return protocol_violation("an unexpected 'ready'");
             phase_ = Phase::running;
@@ -655,13 +660,17 @@ class ProcessInstance final : public PluginInstance {
             const auto sev = f.size() == 8 ? iso::dec<int32_t>(f[3]) : std::nullopt;
             if (!sev) return protocol_violation("a malformed 'event' call");
             rc = context().record_event(*sev, f[4], f[5], f[6], f[7], why);
+        } else if (op == iso::kOpLog) {
+            const auto level = f.size() == 5 ? iso::dec<int32_t>(f[3]) : std::nullopt;
+            if (!level) return protocol_violation("a malformed 'log' call");
+            context().log(*level, f[4]);
         } else if (op == iso::kOpConfig) {
             if (f.size() != 4) return protocol_violation("a malformed 'config' call");
             rc = context().config_get(f[3], value, why);
         } else {
             return protocol_violation("an unknown call '" + std::string(op.substr(0, 32)) + "'");
         }
-        (void)iso::send_frames(*sock_, {std::string(iso::kRet), f[1], iso::enc<int32_t>(rc), why, value});
+        (void)iso::send_frames(*sock_, {std::string(iso::kRet), f[1], iso::enc<int32_t>(rc), why, value}, true);
     }
 
     void report_start(Status s) {

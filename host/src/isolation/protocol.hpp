@@ -44,6 +44,8 @@ inline constexpr std::string_view kOpPublish = "publish";  // topic, data, conte
 inline constexpr std::string_view kOpMetric = "metric";    // name, subject, value f64, time_us i64
 inline constexpr std::string_view kOpEvent = "event";      // severity i32, kind, subject, message, detail_json
 inline constexpr std::string_view kOpConfig = "config";    // key (ret value: the text)
+inline constexpr std::string_view kOpLog = "log";          // level i32, text (warnings and errors:
+                                                           // acknowledged, so they survive a crash)
 
 inline constexpr uint32_t kProtocolVersion = 1;
 
