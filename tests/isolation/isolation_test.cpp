@@ -354,6 +354,11 @@ TEST(Isolation, RunnersEndWithAnOrderlyHostStop) {
     EXPECT_EQ(stats.value("delivered", uint64_t{0}), r.sent());
     EXPECT_EQ(stats.value("state", ""), "stopped");
     for (int pid : runners) EXPECT_FALSE(alive(pid)) << "runner " << pid << " outlived the host";
+    // No ipc socket file of this host is left behind.
+    const std::string prefix = "tb-" + std::to_string(r.host().pid()) + "-";
+    for (const auto& e : fs::directory_iterator(fs::temp_directory_path())) {
+        EXPECT_NE(e.path().filename().string().rfind(prefix, 0), 0u) << e.path() << " was left behind";
+    }
 }
 
 TEST(Isolation, RunnersExitWhenTheHostIsKilled) {

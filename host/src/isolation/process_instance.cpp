@@ -185,7 +185,7 @@ class ProcessInstance final : public PluginInstance {
             sock_->bind(endpoint);
         } catch (const zmq::error_t& e) {
             set_last_error("cannot bind the runner socket " + endpoint + ": " + e.what());
-            sock_.reset();
+            close_socket();
             return false;
         }
         std::vector<std::string> args = {opt_.runner.string(), "--plugin", opt_.plugin_file.string(), "--endpoint",
@@ -210,7 +210,7 @@ class ProcessInstance final : public PluginInstance {
         posix_spawnattr_destroy(&attr);
         if (rc != 0) {
             set_last_error("cannot start " + opt_.runner.string() + ": " + std::strerror(rc));
-            sock_.reset();
+            close_socket();
             return false;
         }
         pid_ = pid;
@@ -245,8 +245,18 @@ class ProcessInstance final : public PluginInstance {
         runner_pid_.store(0);
         if (pidfd_ >= 0) ::close(pidfd_);
         pidfd_ = -1;
-        sock_.reset();  // unlinks the ipc file
+        close_socket();
         return true;
+    }
+
+    // Close this generation's socket and remove its ipc file (ZeroMQ leaves it behind).
+    void close_socket() {
+        sock_.reset();
+        if (!endpoint_path_.empty()) {
+            std::error_code ec;
+            fs::remove(endpoint_path_, ec);
+            endpoint_path_.clear();
+        }
     }
 
     void discard_inbox() {
