@@ -38,7 +38,7 @@ struct ProcessOptions {
     uint64_t memory_limit_mb = 0;  // 0 = none
     uint64_t cpu_limit_s = 0;      // 0 = none
     uint32_t tick_interval_ms = 0; // 0 = the plugin has no on_tick
-    std::size_t window = 32;       // messages sent to the runner before their replies arrive
+    std::size_t window = 128;      // messages sent to the runner before their replies arrive
 };
 
 std::unique_ptr<PluginInstance> make_process_instance(std::unique_ptr<PluginContext> context, ProcessOptions options,
