@@ -321,8 +321,6 @@ class ProcessInstance final : public PluginInstance {
         if (was_starting) row.detail += " (while starting)";
         row.log_tail = context().log_tail();
         row.restarts_before = restarts_.load();
-        drop_in_flight();
-        discard_inbox();
         incidents_.fetch_add(1);
         set_last_error(row.reason + ": " + row.detail);
 
@@ -345,6 +343,9 @@ class ProcessInstance final : public PluginInstance {
             log_->error("plugin '{}': {} ({}); restart budget of {} spent, the plugin stays down", name(), row.detail,
                         row.reason, opt_.restart_max);
         }
+        // After the state changed, so deliver() stops queueing: what was waiting is counted as dropped.
+        drop_in_flight();
+        discard_inbox();
         context().host_event(TB_SEV_WARNING, "plugin_incident", "plugin '" + name() + "': " + row.detail,
                              nlohmann::json{{"reason", row.reason}, {"action", row.action}, {"backoff_ms", row.backoff_ms},
                                             {"restarts_before", row.restarts_before}}
