@@ -374,6 +374,11 @@ TEST(Isolation, RunnersExitWhenTheHostIsKilled) {
     for (int pid : runners) {
         EXPECT_TRUE(wait_until([&] { return !alive(pid); }, 10s)) << "runner " << pid << " is an orphan";
     }
+    // A killed host cannot remove its socket files (the next host start does); tidy up here.
+    const std::string prefix = "tb-" + std::to_string(r.host().pid()) + "-";
+    for (const auto& e : fs::directory_iterator(fs::temp_directory_path())) {
+        if (e.path().filename().string().rfind(prefix, 0) == 0) fs::remove(e.path());
+    }
 }
 
 }  // namespace

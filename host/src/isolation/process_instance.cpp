@@ -46,6 +46,23 @@ std::string signal_name(int sig) {
     return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
 }
 
+// Socket files of hosts that were killed (SIGKILL leaves them behind): removed once per process.
+void remove_stale_sockets(const fs::path& dir) {
+    static std::once_flag once;
+    std::call_once(once, [&] {
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(dir, ec)) {
+            const std::string n = e.path().filename().string();
+            if (n.rfind("tb-", 0) != 0 || n.size() < 6 || n.substr(n.size() - 5) != ".sock") continue;
+            const auto dash = n.find('-', 3);
+            if (dash == std::string::npos) continue;
+            const std::string pid = n.substr(3, dash - 3);
+            if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+            if (!fs::exists("/proc/" + pid, ec)) fs::remove(e.path(), ec);
+        }
+    });
+}
+
 int open_pidfd(pid_t pid) {
 #ifdef SYS_pidfd_open
     return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
@@ -82,6 +99,7 @@ class ProcessInstance final : public PluginInstance {
                              "run the plugin with isolation = \"in-process\" if it is trusted)",
                          "runner"};
         }
+        remove_stale_sockets(opt_.socket_dir);
         auto started = start_promise_.get_future();
         io_ = std::thread([this] { run(); });
         Status s = started.get();
