@@ -189,7 +189,10 @@ class Parser {
                 const auto* t = el.as_table();
                 if (t == nullptr) return error(el, "each [[plugins]] entry must be a table");
                 if (auto e = check_keys(*t, "plugins", {"name", "library", "trusted", "isolation",
-                                                        "inbox_capacity", "overflow", "config"})) {
+                                                        "inbox_capacity", "overflow", "config", "restart_max",
+                                                        "restart_backoff_ms", "restart_backoff_max_ms",
+                                                        "callback_deadline_ms", "memory_limit_mb", "cpu_limit_s",
+                                                        "publish_budget_per_s", "record_budget_per_s"})) {
                     return *e;
                 }
                 PluginSpec p;
@@ -201,6 +204,29 @@ class Parser {
                 if (auto e = get(*t, "isolation", isolation, "a string")) return *e;
                 if (auto e = get(*t, "inbox_capacity", p.inbox_capacity, "an integer")) return *e;
                 if (auto e = get(*t, "overflow", overflow, "a string")) return *e;
+                if (auto e = get(*t, "restart_max", p.restart_max, "an integer")) return *e;
+                if (auto e = get(*t, "restart_backoff_ms", p.restart_backoff_ms, "an integer")) return *e;
+                if (auto e = get(*t, "restart_backoff_max_ms", p.restart_backoff_max_ms, "an integer")) return *e;
+                if (auto e = get(*t, "callback_deadline_ms", p.callback_deadline_ms, "an integer")) return *e;
+                if (auto e = get(*t, "memory_limit_mb", p.memory_limit_mb, "an integer")) return *e;
+                if (auto e = get(*t, "cpu_limit_s", p.cpu_limit_s, "an integer")) return *e;
+                for (auto [key, dst] : {std::pair{"publish_budget_per_s", &p.publish_budget_per_s},
+                                        {"record_budget_per_s", &p.record_budget_per_s}}) {
+                    if (const toml::node* b = t->get(key)) {
+                        const auto v = b->value<double>();  // integers convert too
+                        if (!v || *v < 0) return error(*b, std::string("'") + key + "' must be a number >= 0 (0 = unlimited)");
+                        *dst = *v;
+                    }
+                }
+                if (p.callback_deadline_ms < 10) {
+                    return error(*t, "callback_deadline_ms must be at least 10 (milliseconds)");
+                }
+                if (p.restart_backoff_max_ms < p.restart_backoff_ms) {
+                    return error(*t, "restart_backoff_max_ms must not be smaller than restart_backoff_ms");
+                }
+                if (p.memory_limit_mb > 0 && p.memory_limit_mb < 64) {
+                    return error(*t, "memory_limit_mb must be 0 (no limit) or at least 64: the runner itself needs address space");
+                }
                 if (p.library.empty()) p.library = p.name;
                 if (p.name.empty()) return error(*t, "[[plugins]] entry needs name = \"<instance name>\"");
                 if (!names.insert(p.name).second) return error(*t, "plugin name '" + p.name + "' is used twice; names must be unique");

@@ -8,6 +8,8 @@
 #include "governance/sql.hpp"
 #include "governance/time_parse.hpp"
 #include "governance/trial.hpp"
+#include "isolation/incidents.hpp"
+#include "isolation/process_instance.hpp"
 #include "loader/plugin_library.hpp"
 #include "router/router.hpp"
 #include "runtime/in_process.hpp"
@@ -183,10 +185,12 @@ struct Governor::Impl {
         // Config: the trial's own, else the [[plugins]] entry of the same plugin id in testbed.toml.
         nlohmann::json config = t.config.is_object() ? t.config : nlohmann::json::object();
         InboxOptions inbox;
+        const PluginSpec* matching_spec = nullptr;
         for (const auto& spec : cfg->plugins) {
             if (spec.name == t.plugin_id || spec.library == t.plugin_id) {
                 if (config.empty()) config = spec.config;
                 inbox = {spec.inbox_capacity, spec.overflow};
+                matching_spec = &spec;
                 break;
             }
         }
@@ -194,11 +198,7 @@ struct Governor::Impl {
             refuse(slot, "refuse_config", "trial " + std::to_string(t.id) + ": " + s.message(), {});
             return;
         }
-        if (t.trust == "isolated") {
-            log->warn("trial {}: trust 'isolated' asks for the isolated runner, which this build does not have yet; "
-                      "running in-process",
-                      t.id);
-        }
+        const bool isolated = t.trust == "isolated";
         PluginRegistration reg;
         reg.run_id = opt.run_id;
         reg.instance = t.plugin_id + "#" + std::to_string(t.id);
@@ -207,7 +207,7 @@ struct Governor::Impl {
         reg.organisation = m.organisation;
         reg.file = t.plugin_file;
         reg.sha256 = t.plugin_sha256;
-        reg.mode = "in-process";
+        reg.mode = isolated ? "process" : "in-process";
         reg.trial_id = t.id;
         reg.manifest = m.to_json();
         static const char* kBetter[] = {"?", "higher", "lower", "neither"};
@@ -222,6 +222,10 @@ struct Governor::Impl {
         co.manifest = m;
         co.config = config;
         co.run_id = opt.run_id;
+        if (matching_spec != nullptr) {
+            co.publish_budget_per_s = matching_spec->publish_budget_per_s;
+            co.record_budget_per_s = matching_spec->record_budget_per_s;
+        }
         auto ctx = std::make_unique<PluginContext>(std::move(co), store, publisher);
         ctx->set_record(*rec);
         const std::vector<std::string> grant = t.publishes;
@@ -231,7 +235,15 @@ struct Governor::Impl {
             }
             return false;
         });
-        auto inst = make_in_process_instance(*lib, std::move(ctx), *executor, inbox);
+        // Untrusted trials run in their own testbed-runner process (docs/isolation.md).
+        std::unique_ptr<PluginInstance> inst;
+        if (isolated) {
+            ProcessOptions po = process_options_for(matching_spec, opt.run_id, **lib);
+            po.inbox = inbox;
+            inst = make_process_instance(std::move(ctx), po, make_store_incident_sink(*store));
+        } else {
+            inst = make_in_process_instance(*lib, std::move(ctx), *executor, inbox);
+        }
         if (auto s = inst->start(); !s) {
             slot.lib = *lib;
             slot.inst = std::move(inst);

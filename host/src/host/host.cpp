@@ -5,6 +5,8 @@
 #include "common/clock.hpp"
 #include "common/logging.hpp"
 #include "governance/governor.hpp"
+#include "isolation/incidents.hpp"
+#include "isolation/process_instance.hpp"
 #include "loader/plugin_library.hpp"
 #include "router/router.hpp"
 #include "runtime/executor.hpp"
@@ -121,10 +123,6 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
             im.libraries[file.string()] = lib;
         }
         if (auto s = im.check_plugin_config(spec, lib->manifest()); !s) return s.error();
-        if (spec.isolation == Isolation::process) {
-            im.log->warn("plugin '{}': isolation = \"process\" is not available in this build yet; running in-process",
-                         spec.name);
-        }
         loaded.push_back({&spec, lib});
     }
 
@@ -174,7 +172,7 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
         reg.organisation = m.organisation;
         reg.file = lib->file().string();
         reg.sha256 = lib->sha256();
-        reg.mode = "in-process";
+        reg.mode = spec->isolation == Isolation::process ? "process" : "in-process";
         reg.manifest = m.to_json();
         static const char* kBetter[] = {"?", "higher", "lower", "neither"};
         for (const auto& x : m.metrics) reg.series.push_back({x.name, x.unit, kBetter[x.better], x.description});
@@ -186,10 +184,18 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
         co.manifest = m;
         co.config = spec->config;
         co.run_id = im.run_id;
+        co.publish_budget_per_s = spec->publish_budget_per_s;
+        co.record_budget_per_s = spec->record_budget_per_s;
         auto ctx = std::make_unique<PluginContext>(std::move(co), im.store.get(), im.publisher.get());
         ctx->set_record(*rec);
-        im.instances.push_back(
-            make_in_process_instance(lib, std::move(ctx), *im.executor, {spec->inbox_capacity, spec->overflow}));
+        if (spec->isolation == Isolation::process) {
+            // An untrusted plugin: its own testbed-runner process (docs/isolation.md).
+            ProcessOptions po = process_options_for(spec, im.run_id, *lib);
+            im.instances.push_back(make_process_instance(std::move(ctx), po, make_store_incident_sink(*im.store)));
+        } else {
+            im.instances.push_back(
+                make_in_process_instance(lib, std::move(ctx), *im.executor, {spec->inbox_capacity, spec->overflow}));
+        }
     }
     GovernorOptions go;
     go.db = im.opt.db;
@@ -262,7 +268,11 @@ nlohmann::json Host::stop() {
     // 2. Drain inboxes and stop plugins (their last results are still queued to the store).
     if (im.governor) im.governor->stop(im.opt.drain_timeout);
     for (auto& inst : im.instances) {
-        if (inst->state() == PluginState::running || inst->state() == PluginState::suspended) inst->stop(im.opt.drain_timeout);
+        // An isolated instance is stopped in every state: its runner and I/O thread must end.
+        if (inst->state() == PluginState::running || inst->state() == PluginState::suspended ||
+            inst->mode() == "process") {
+            inst->stop(im.opt.drain_timeout);
+        }
     }
     im.executor->stop();
     if (im.publisher) im.publisher->stop();

@@ -104,6 +104,8 @@ PluginContext::PluginContext(PluginContextOptions opt, ResultStore* store, Publi
     : opt_(std::move(opt)), store_(store), publisher_(publisher), log_(logger("plugin." + opt_.instance)) {
     tokens_ = opt_.publish_budget_per_s;
     tokens_at_ns_ = mono_ns();
+    record_tokens_ = opt_.record_budget_per_s;
+    record_tokens_at_ns_ = tokens_at_ns_;
 }
 
 PluginContext::~PluginContext() = default;
@@ -143,6 +145,18 @@ bool PluginContext::take_publish_token() {
     tokens_at_ns_ = now;
     if (tokens_ < 1) return false;
     tokens_ -= 1;
+    return true;
+}
+
+bool PluginContext::take_record_token() {
+    const double budget = opt_.record_budget_per_s;
+    if (budget <= 0) return true;
+    std::lock_guard lock(mu_);
+    const int64_t now = mono_ns();
+    record_tokens_ = std::min(budget, record_tokens_ + static_cast<double>(now - record_tokens_at_ns_) * 1e-9 * budget);
+    record_tokens_at_ns_ = now;
+    if (record_tokens_ < 1) return false;
+    record_tokens_ -= 1;
     return true;
 }
 
@@ -198,6 +212,12 @@ tb_status PluginContext::record_metric(std::string_view name, std::string_view s
         why = "record_metric: value of '" + std::string(name) + "' is not a finite number";
         return TB_E_INVALID_ARG;
     }
+    if (!take_record_token()) {
+        counters_.metrics_rejected.fetch_add(1, std::memory_order_relaxed);
+        counters_.record_throttled.fetch_add(1, std::memory_order_relaxed);
+        why = "record budget of " + std::to_string(opt_.record_budget_per_s) + " records/s exceeded; sample dropped";
+        return TB_E_BUSY;
+    }
     if (store_ == nullptr || !store_->add_metric({it->second, std::string(subject), value, time_us ? time_us : now_us()})) {
         counters_.metrics_rejected.fetch_add(1, std::memory_order_relaxed);
         why = "record_metric: the store queue is full; sample dropped";
@@ -223,6 +243,12 @@ tb_status PluginContext::record_event(int32_t severity, std::string_view kind, s
         counters_.events_rejected.fetch_add(1, std::memory_order_relaxed);
         why = "record_event: detail_json is not valid JSON";
         return TB_E_INVALID_ARG;
+    }
+    if (!take_record_token()) {
+        counters_.events_rejected.fetch_add(1, std::memory_order_relaxed);
+        counters_.record_throttled.fetch_add(1, std::memory_order_relaxed);
+        why = "record budget of " + std::to_string(opt_.record_budget_per_s) + " records/s exceeded; event dropped";
+        return TB_E_BUSY;
     }
     EventRow row{opt_.run_id, record_.plugin_row, severity, std::string(kind), std::string(subject),
                  std::string(message), std::string(detail_json), now_us()};

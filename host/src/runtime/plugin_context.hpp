@@ -50,6 +50,7 @@ struct PluginCounters {
     std::atomic<uint64_t> events{0};
     std::atomic<uint64_t> events_rejected{0};
     std::atomic<uint64_t> log_lines{0};
+    std::atomic<uint64_t> record_throttled{0};   // metrics/events over the record budget (also *_rejected)
 };
 
 struct PluginContextOptions {
@@ -58,6 +59,7 @@ struct PluginContextOptions {
     nlohmann::json config = nlohmann::json::object();
     int64_t run_id = 0;
     double publish_budget_per_s = 0;  // 0 = unlimited
+    double record_budget_per_s = 0;   // metric samples + events per second; 0 = unlimited
     std::size_t log_tail_lines = 20;  // kept for incident reports
 };
 
@@ -103,6 +105,7 @@ class PluginContext {
 
    private:
     bool take_publish_token();
+    bool take_record_token();
 
     PluginContextOptions opt_;
     ResultStore* store_;
@@ -116,6 +119,8 @@ class PluginContext {
     std::deque<std::string> tail_;     // guarded by mu_
     double tokens_ = 0;                // guarded by mu_
     int64_t tokens_at_ns_ = 0;         // guarded by mu_
+    double record_tokens_ = 0;         // guarded by mu_
+    int64_t record_tokens_at_ns_ = 0;  // guarded by mu_
 };
 
 // Copy `msg` into a caller-owned tb_error (NULL-safe, truncating).

@@ -10,6 +10,7 @@ std::string_view to_string(PluginState s) {
         case PluginState::stopping: return "stopping";
         case PluginState::stopped: return "stopped";
         case PluginState::failed: return "failed";
+        case PluginState::restarting: return "restarting";
     }
     return "unknown";
 }
@@ -35,7 +36,8 @@ nlohmann::json PluginInstance::base_stats_json() const {
             {"metrics", ld(c.metrics)},
             {"metrics_rejected", ld(c.metrics_rejected)},
             {"events", ld(c.events)},
-            {"events_rejected", ld(c.events_rejected)}};
+            {"events_rejected", ld(c.events_rejected)},
+            {"record_throttled", ld(c.record_throttled)}};
 }
 
 }  // namespace tb::host

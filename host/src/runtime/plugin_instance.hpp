@@ -19,7 +19,8 @@
 
 namespace tb::host {
 
-enum class PluginState { created = 1, running = 2, suspended = 3, stopping = 4, stopped = 5, failed = 6 };
+// restarting: an isolated plugin's runner died and waits for its back-off to end (ABI-free; appended).
+enum class PluginState { created = 1, running = 2, suspended = 3, stopping = 4, stopped = 5, failed = 6, restarting = 7 };
 std::string_view to_string(PluginState s);
 
 class PluginInstance {

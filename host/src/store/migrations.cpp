@@ -128,7 +128,25 @@ CREATE TABLE audit_log (
     hash        TEXT    NOT NULL
 );
 )sql"},
-        // Reserved: 3 incidents (isolation), 4 API tokens (api), 5 feeds, 6 reports, 7+ governance.
+        {3, "isolation: incidents of isolated plugin runners (crash, hang, limits, protocol)", R"sql(
+CREATE TABLE incidents (
+    id              INTEGER PRIMARY KEY,
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    plugin_row      INTEGER REFERENCES plugins(id),
+    instance        TEXT    NOT NULL,
+    t_us            INTEGER NOT NULL,  -- when the host noticed, microseconds since the Unix epoch
+    reason          TEXT    NOT NULL,  -- segfault, abort, hang, memory_limit, exit, protocol, ...
+    signal          INTEGER,           -- signal that ended the runner, if any
+    exit_status     INTEGER,           -- exit code of the runner, if it exited
+    detail          TEXT    NOT NULL,
+    log_tail_json   TEXT    NOT NULL DEFAULT '[]',  -- the plugin's last log lines
+    restarts_before INTEGER NOT NULL,  -- restarts already spent when this happened
+    action          TEXT    NOT NULL CHECK (action IN ('restart', 'gave_up')),
+    backoff_ms      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX incidents_run_t ON incidents(run_id, t_us);
+)sql"},
+        // Reserved: 4 API tokens (api), 5 feeds, 6 reports. Keep this list sorted by version.
         {7, "governance extras: audit head, append-only audit triggers, rehearsals", R"sql(
 CREATE TABLE audit_head (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
@@ -163,6 +181,14 @@ Status migrate(sqlite3* db, const std::string& file) {
         current = sqlite3_column_int(st, 0);
     }
     sqlite3_finalize(st);
+    for (std::size_t i = 1; i < migrations().size(); ++i) {
+        if (migrations()[i].version <= migrations()[i - 1].version) {
+            return Error{"internal error: schema migrations are not sorted by version (" +
+                             std::to_string(migrations()[i].version) + " after " +
+                             std::to_string(migrations()[i - 1].version) + ")",
+                         "migration"};
+        }
+    }
     const int latest = migrations().empty() ? 0 : migrations().back().version;
     if (current > latest) {
         return Error{file + ": database schema version " + std::to_string(current) + " is newer than this program knows (" +

@@ -1,0 +1,380 @@
+// testbed-runner: runs ONE plugin in its own process for a testbed host (docs/isolation.md).
+//
+// The host starts it with the plugin file and an ipc endpoint; the runner connects a ZeroMQ PAIR
+// socket, loads the plugin through the same loader the host uses, and then serves the host's
+// requests (init, msg, tick, stop). Every host API call the plugin makes (log, publish,
+// record_metric, record_event, config_get) is forwarded to the host, where the plugin's
+// PluginContext executes it, so manifest checks, grants and budgets are the same as in-process.
+// The runner limits itself (RLIMIT_AS, RLIMIT_CPU) before the plugin is loaded, dies with the
+// host (PR_SET_PDEATHSIG plus a getppid() check) and reports conditions it can see itself
+// (failed allocation, an exception escaping a raw C callback) before exiting with its own code.
+//
+// Thread safety: the runner's main thread drives the plugin; host API calls from threads the
+// plugin starts itself are serialised on the link's mutex.
+#include "bus/feed_message.hpp"
+#include "common/clock.hpp"
+#include "isolation/protocol.hpp"
+#include "loader/plugin_library.hpp"
+#include "runtime/in_process.hpp"
+#include "runtime/plugin_context.hpp"
+
+#include <zmq.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <new>
+#include <string>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <thread>
+#include <unistd.h>
+
+namespace iso = tb::host::isolation;
+using iso::dec;
+using iso::enc;
+
+namespace {
+
+[[noreturn]] void die(int code, const std::string& text) {
+    std::fprintf(stderr, "testbed-runner[%d]: %s\n", static_cast<int>(getpid()), text.c_str());
+    std::fflush(stderr);
+    _exit(code);
+}
+
+// The runner's half of the host link.
+class Link {
+   public:
+    Link(const std::string& endpoint, pid_t host_pid) : sock_(ctx_, zmq::socket_type::pair), host_pid_(host_pid) {
+        sock_.set(zmq::sockopt::linger, 200);
+        sock_.set(zmq::sockopt::sndhwm, 0);
+        sock_.set(zmq::sockopt::rcvhwm, 0);
+        sock_.connect(endpoint);
+    }
+
+    void send(const iso::Frames& f) {
+        std::lock_guard lock(mu_);
+        if (!iso::send_frames(sock_, f)) die(iso::kExitLink, "cannot send to the host");
+    }
+
+    // Best effort from a failing context (new handler, terminate handler): never waits on the lock.
+    void send_fatal(const std::string& reason, const std::string& text) {
+        std::unique_lock lock(mu_, std::try_to_lock);
+        if (lock.owns_lock()) {
+            (void)iso::send_frames(sock_, {std::string(iso::kFatal), reason, text}, true);
+            // Give ZeroMQ's I/O thread a moment to write the frames before _exit.
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+
+    // The next request from the host (queued ones first). Exits when the host is gone.
+    iso::Frames next() {
+        for (;;) {
+            std::lock_guard lock(mu_);
+            if (!pending_.empty()) {
+                auto f = std::move(pending_.front());
+                pending_.pop_front();
+                return f;
+            }
+            if (auto f = recv_polled(std::chrono::milliseconds(50))) return *f;
+        }
+    }
+
+    // A synchronous host API call: send, then wait for the matching ret (other requests that
+    // arrive meanwhile are queued for next()).
+    iso::Frames call(iso::Frames request) {
+        std::lock_guard lock(mu_);
+        const uint64_t id = ++call_id_;
+        request.insert(request.begin(), {std::string(iso::kCall), enc<uint64_t>(id)});
+        if (!iso::send_frames(sock_, request)) die(iso::kExitLink, "cannot send to the host");
+        for (;;) {
+            auto f = recv_polled(std::chrono::milliseconds(50));
+            if (!f) continue;
+            if (!f->empty() && (*f)[0] == iso::kRet) {
+                if (f->size() != 5 || dec<uint64_t>((*f)[1]) != id || !dec<int32_t>((*f)[2])) {
+                    die(iso::kExitLink, "malformed or unexpected 'ret' from the host");
+                }
+                return *f;
+            }
+            pending_.push_back(std::move(*f));
+        }
+    }
+
+   private:
+    // Caller holds mu_.
+    std::optional<iso::Frames> recv_polled(std::chrono::milliseconds timeout) {
+        zmq::pollitem_t item{static_cast<void*>(sock_), 0, ZMQ_POLLIN, 0};
+        try {
+            zmq::poll(&item, 1, timeout);
+        } catch (const zmq::error_t& e) {
+            if (e.num() != EINTR) die(iso::kExitLink, std::string("poll failed: ") + e.what());
+        }
+        if (getppid() != host_pid_) die(iso::kExitParentGone, "the host process is gone; exiting");
+        if ((item.revents & ZMQ_POLLIN) == 0) return std::nullopt;
+        return iso::recv_frames(sock_, true);
+    }
+
+    zmq::context_t ctx_{1};
+    zmq::socket_t sock_;
+    pid_t host_pid_;
+    std::mutex mu_;
+    std::deque<iso::Frames> pending_;
+    uint64_t call_id_ = 0;
+};
+
+Link* g_link = nullptr;
+
+// ---- The tb_host_api the plugin sees: every call goes to the host. ----
+
+Link& link(void* ctx) { return *static_cast<Link*>(ctx); }
+std::string str(const char* s) { return s ? std::string(s) : std::string(); }
+
+tb_status finish(const iso::Frames& ret, tb_error* err, std::string* value = nullptr) {
+    const tb_status rc = *dec<int32_t>(ret[2]);
+    if (rc != TB_OK) tb::host::fill_error(err, rc, ret[3]);
+    if (value) *value = ret[4];
+    return rc;
+}
+
+void api_log(void* ctx, int32_t level, const char* msg) {
+    // Warnings and errors are what an incident report needs, and a crash right after them would
+    // lose a queued message: they wait for the host's acknowledgement. The rest is fire-and-forget.
+    if (level >= TB_LOG_WARN) {
+        (void)link(ctx).call({std::string(iso::kOpLog), enc<int32_t>(level), str(msg)});
+    } else {
+        link(ctx).send({std::string(iso::kLog), enc<int32_t>(level), str(msg)});
+    }
+}
+
+tb_status api_publish(void* ctx, const char* topic, const void* data, size_t size, int32_t content_type, tb_error* err) {
+    if (topic == nullptr || (data == nullptr && size > 0)) {
+        tb::host::fill_error(err, TB_E_INVALID_ARG, "publish: topic is null, or data is null with a non-zero size");
+        return TB_E_INVALID_ARG;
+    }
+    std::string bytes(static_cast<const char*>(data), size);
+    return finish(link(ctx).call({std::string(iso::kOpPublish), topic, std::move(bytes), enc<int32_t>(content_type)}), err);
+}
+
+tb_status api_record_metric(void* ctx, const char* name, const char* subject, double value, int64_t time_us, tb_error* err) {
+    if (name == nullptr) {
+        tb::host::fill_error(err, TB_E_INVALID_ARG, "record_metric: name is null");
+        return TB_E_INVALID_ARG;
+    }
+    return finish(link(ctx).call({std::string(iso::kOpMetric), name, str(subject), enc<double>(value), enc<int64_t>(time_us)}),
+                  err);
+}
+
+tb_status api_record_event(void* ctx, int32_t severity, const char* kind, const char* subject, const char* message,
+                           const char* detail_json, tb_error* err) {
+    return finish(link(ctx).call({std::string(iso::kOpEvent), enc<int32_t>(severity), str(kind), str(subject),
+                                  str(message), str(detail_json)}),
+                  err);
+}
+
+tb_status api_config_get(void* ctx, const char* key, char* buf, size_t buf_size, size_t* out_len, tb_error* err) {
+    if (key == nullptr) {
+        tb::host::fill_error(err, TB_E_INVALID_ARG, "config_get: key is null");
+        return TB_E_INVALID_ARG;
+    }
+    std::string value;
+    const tb_status rc = finish(link(ctx).call({std::string(iso::kOpConfig), key}), err, &value);
+    if (rc != TB_OK) return rc;
+    if (out_len) *out_len = value.size();
+    if (buf == nullptr || buf_size < value.size() + 1) {
+        tb::host::fill_error(err, TB_E_TOO_SMALL, "config_get: buffer too small for '" + std::string(key) + "', need " +
+                                                      std::to_string(value.size() + 1) + " bytes");
+        return TB_E_TOO_SMALL;
+    }
+    std::memcpy(buf, value.data(), value.size());
+    buf[value.size()] = '\0';
+    return TB_OK;
+}
+
+const tb_host_api kApi = [] {
+    tb_host_api a{};
+    a.struct_size = sizeof(tb_host_api);
+    a.abi_major = TB_ABI_MAJOR;
+    a.abi_minor = TB_ABI_MINOR;
+    a.log = &api_log;
+    a.publish = &api_publish;
+    a.record_metric = &api_record_metric;
+    a.record_event = &api_record_event;
+    a.config_get = &api_config_get;
+    return a;
+}();
+
+void on_allocation_failure() {
+    if (g_link) g_link->send_fatal("memory_limit", "an allocation failed: the runner's memory limit is reached");
+    die(iso::kExitMemory, "allocation failed (memory limit)");
+}
+
+void on_terminate() {
+    std::string what = "unknown exception";
+    if (auto e = std::current_exception()) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            what = ex.what();
+        } catch (...) {
+        }
+    }
+    if (g_link) g_link->send_fatal("uncaught_exception", "std::terminate: " + what);
+    die(iso::kExitUncaught, "terminate: " + what);
+}
+
+void set_limit(int resource, rlim_t soft, rlim_t hard, const char* what) {
+    rlimit r{soft, hard};
+    if (setrlimit(resource, &r) != 0) die(iso::kExitUsage, std::string("cannot set ") + what + ": " + std::strerror(errno));
+}
+
+struct Args {
+    std::string plugin, endpoint;
+    pid_t host_pid = 0;
+    uint64_t memory_mb = 0, cpu_s = 0;
+};
+
+Args parse_args(int argc, char** argv) {
+    Args a;
+    for (int i = 1; i < argc; ++i) {
+        const std::string k = argv[i];
+        if (i + 1 >= argc) die(iso::kExitUsage, "option '" + k + "' needs a value");
+        const std::string v = argv[++i];
+        try {
+            if (k == "--plugin") a.plugin = v;
+            else if (k == "--endpoint") a.endpoint = v;
+            else if (k == "--host-pid") a.host_pid = static_cast<pid_t>(std::stol(v));
+            else if (k == "--memory-limit-mb") a.memory_mb = std::stoull(v);
+            else if (k == "--cpu-limit-s") a.cpu_s = std::stoull(v);
+            else die(iso::kExitUsage, "unknown option '" + k + "'");
+        } catch (const std::logic_error&) {
+            die(iso::kExitUsage, "option '" + k + "' needs a number, not '" + v + "'");
+        }
+    }
+    if (a.plugin.empty() || a.endpoint.empty() || a.host_pid <= 0) {
+        die(iso::kExitUsage,
+            "usage: testbed-runner --plugin FILE.so --endpoint ipc://... --host-pid PID "
+            "[--memory-limit-mb N] [--cpu-limit-s N] (started by testbed-host, not by hand)");
+    }
+    return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Args args = parse_args(argc, argv);
+    // Die with the host even when it is SIGKILLed; the check closes the race with an early death.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != args.host_pid) die(iso::kExitParentGone, "the host process is gone; exiting");
+    // Ctrl-C in a terminal reaches the whole process group; the host stops us in order instead.
+    std::signal(SIGINT, SIG_IGN);
+    if (args.memory_mb > 0) {
+        const rlim_t bytes = static_cast<rlim_t>(args.memory_mb) * 1024 * 1024;
+        set_limit(RLIMIT_AS, bytes, bytes, "RLIMIT_AS");
+    }
+    if (args.cpu_s > 0) set_limit(RLIMIT_CPU, args.cpu_s, args.cpu_s + 1, "RLIMIT_CPU");
+
+    Link lk(args.endpoint, args.host_pid);
+    g_link = &lk;
+    std::set_new_handler(&on_allocation_failure);
+    std::set_terminate(&on_terminate);
+
+    auto lib = tb::host::PluginLibrary::load(args.plugin);
+    if (!lib) {
+        lk.send({std::string(iso::kInitFailed), lib.error().message});
+        die(iso::kExitLoad, lib.error().message);
+    }
+    const tb_plugin_desc& desc = (*lib)->desc();
+    lk.send({std::string(iso::kHello), iso::enc<int32_t>(static_cast<int32_t>(getpid())), enc<uint32_t>(iso::kProtocolVersion)});
+
+    void* self = nullptr;
+    tb::host::FeedMessage msg;
+    std::string error_text;
+    auto bad = [](const std::string& what) { die(iso::kExitLink, "malformed request from the host: " + what); };
+    for (;;) {
+        const iso::Frames f = lk.next();
+        if (f.empty()) bad("empty message");
+        const std::string_view verb = f[0];
+        if (verb == iso::kMsg || verb == iso::kTick) {
+            if (self == nullptr) bad("'" + std::string(verb) + "' before init");
+            int32_t rc = TB_OK;
+            error_text.clear();
+            const int64_t t0 = tb::host::mono_ns();
+            try {
+                if (verb == iso::kMsg) {
+                    if (f.size() != 6) bad("'msg' needs 6 frames");
+                    tb::wire::DropReason why{};
+                    const auto seq = dec<uint64_t>(f[1]);
+                    const auto rt = dec<int64_t>(f[5]);
+                    if (!seq || !rt || !tb::wire::decode_header(f[3], msg.header, why)) bad("'msg' frame sizes");
+                    msg.topic = f[2];
+                    msg.payload = f[4];
+                    msg.receive_time_us = *rt;
+                    rc = tb::host::call_on_message(desc, self, msg, error_text);
+                } else {
+                    const auto now = f.size() == 3 ? dec<int64_t>(f[2]) : std::nullopt;
+                    if (!now || !dec<uint64_t>(f[1])) bad("'tick' frame sizes");
+                    if (desc.on_tick != nullptr) {
+                        tb_error err{};
+                        err.struct_size = sizeof err;
+                        rc = desc.on_tick(self, *now, &err);
+                        err.message[sizeof err.message - 1] = '\0';
+                        if (rc != TB_OK) error_text = err.message;
+                    }
+                }
+            } catch (const std::exception& e) {
+                // Only a raw C plugin gets here: the C++ layer turns exceptions into codes.
+                lk.send_fatal("uncaught_exception", std::string("exception escaped the plugin's C callback: ") + e.what());
+                die(iso::kExitUncaught, e.what());
+            } catch (...) {
+                lk.send_fatal("uncaught_exception", "a non-standard exception escaped the plugin's C callback");
+                die(iso::kExitUncaught, "unknown exception");
+            }
+            lk.send({std::string(iso::kDone), f[1], enc<int32_t>(rc), error_text, enc<int64_t>(tb::host::mono_ns() - t0)});
+        } else if (verb == iso::kInit) {
+            if (self != nullptr || f.size() != 2) bad("unexpected 'init'");
+            tb_error err{};
+            err.struct_size = sizeof err;
+            self = desc.create(&kApi, &lk, f[1].c_str(), &err);
+            err.message[sizeof err.message - 1] = '\0';
+            if (self == nullptr) {
+                lk.send({std::string(iso::kInitFailed), "create failed: " + std::string(err.message[0] ? err.message : "no message") +
+                                                             " (code " + std::to_string(err.code) + ")"});
+                continue;
+            }
+            if (desc.start != nullptr) {
+                err = tb_error{};
+                err.struct_size = sizeof err;
+                if (const tb_status rc = desc.start(self, &err); rc != TB_OK) {
+                    err.message[sizeof err.message - 1] = '\0';
+                    desc.destroy(self);
+                    self = nullptr;
+                    lk.send({std::string(iso::kInitFailed),
+                             "start failed: " + std::string(err.message) + " (code " + std::to_string(rc) + ")"});
+                    continue;
+                }
+            }
+            lk.send({std::string(iso::kReady)});
+        } else if (verb == iso::kStop) {
+            if (self != nullptr) {
+                if (desc.stop != nullptr) {
+                    tb_error err{};
+                    err.struct_size = sizeof err;
+                    if (desc.stop(self, &err) != TB_OK) {
+                        err.message[sizeof err.message - 1] = '\0';
+                        api_log(&lk, TB_LOG_WARN, (std::string("stop() failed: ") + err.message).c_str());
+                    }
+                }
+                desc.destroy(self);
+            }
+            lk.send({std::string(iso::kBye)});
+            g_link = nullptr;
+            return 0;  // the Link's linger lets 'bye' reach the host
+        } else {
+            bad("unknown verb '" + std::string(verb.substr(0, 32)) + "'");
+        }
+    }
+}

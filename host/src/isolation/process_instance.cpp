@@ -1,0 +1,800 @@
+#include "isolation/process_instance.hpp"
+
+#include "common/clock.hpp"
+#include "common/logging.hpp"
+#include "isolation/protocol.hpp"
+#include "runtime/latency_histogram.hpp"
+#include "wire/wire.hpp"
+
+#include <zmq.hpp>
+
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <random>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace tb::host {
+namespace fs = std::filesystem;
+namespace iso = isolation;
+
+fs::path default_runner_path() {
+    if (const char* env = std::getenv("TB_RUNNER"); env != nullptr && *env != '\0') return env;
+    std::error_code ec;
+    const auto exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return "testbed-runner";
+    return exe.parent_path() / "testbed-runner";
+}
+
+ProcessOptions process_options_for(const PluginSpec* spec, int64_t run_id, const PluginLibrary& lib) {
+    ProcessOptions po;
+    po.run_id = run_id;
+    po.runner = default_runner_path();
+    po.plugin_file = lib.file();
+    po.tick_interval_ms = lib.desc().on_tick != nullptr ? lib.manifest().tick_interval_ms : 0;
+    if (spec != nullptr) {
+        po.inbox = {spec->inbox_capacity, spec->overflow};
+        po.restart_max = spec->restart_max;
+        po.restart_backoff = std::chrono::milliseconds(spec->restart_backoff_ms);
+        po.restart_backoff_max = std::chrono::milliseconds(spec->restart_backoff_max_ms);
+        po.callback_deadline = std::chrono::milliseconds(spec->callback_deadline_ms);
+        po.memory_limit_mb = spec->memory_limit_mb;
+        po.cpu_limit_s = spec->cpu_limit_s;
+    }
+    return po;
+}
+
+namespace {
+
+std::string signal_name(int sig) {
+    const char* abbrev = sigabbrev_np(sig);
+    return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+// Socket files of hosts that were killed (SIGKILL leaves them behind): removed once per process.
+void remove_stale_sockets(const fs::path& dir) {
+    static std::once_flag once;
+    std::call_once(once, [&] {
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(dir, ec)) {
+            const std::string n = e.path().filename().string();
+            if (n.rfind("tb-", 0) != 0 || n.size() < 6 || n.substr(n.size() - 5) != ".sock") continue;
+            const auto dash = n.find('-', 3);
+            if (dash == std::string::npos) continue;
+            const std::string pid = n.substr(3, dash - 3);
+            if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+            if (!fs::exists("/proc/" + pid, ec)) fs::remove(e.path(), ec);
+        }
+    });
+}
+
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+class ProcessInstance final : public PluginInstance {
+   public:
+    ProcessInstance(std::unique_ptr<PluginContext> ctx, ProcessOptions opt, IncidentSink sink)
+        : PluginInstance(std::move(ctx)), opt_(std::move(opt)), sink_(std::move(sink)),
+          log_(logger("isolation")), rng_(std::random_device{}()) {
+        wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (opt_.socket_dir.empty()) opt_.socket_dir = fs::temp_directory_path();
+    }
+
+    ~ProcessInstance() override {
+        stop(std::chrono::milliseconds(0));
+        if (wake_fd_ >= 0) ::close(wake_fd_);
+    }
+
+    std::string_view mode() const override { return "process"; }
+
+    Status start() override {
+        if (io_.joinable()) return Error{"plugin '" + name() + "' is already started", "state"};
+        if (wake_fd_ < 0) return Error{"plugin '" + name() + "': eventfd failed: " + std::strerror(errno), "system"};
+        std::error_code ec;
+        if (!fs::exists(opt_.runner, ec)) {
+            state_.store(PluginState::failed);
+            return Error{"plugin '" + name() + "': the isolated runner '" + opt_.runner.string() +
+                             "' does not exist (install testbed-runner next to testbed-host, set $TB_RUNNER, or "
+                             "run the plugin with isolation = \"in-process\" if it is trusted)",
+                         "runner"};
+        }
+        remove_stale_sockets(opt_.socket_dir);
+        auto started = start_promise_.get_future();
+        io_ = std::thread([this] { run(); });
+        Status s = started.get();
+        if (s) state_.store(PluginState::running);
+        return s;
+    }
+
+    void deliver(const FeedMessagePtr& msg) override {
+        auto& c = context().counters();
+        c.offered.fetch_add(1, std::memory_order_relaxed);
+        if (state_.load(std::memory_order_acquire) != PluginState::running) {
+            c.dropped_not_running.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        bool wake = false;
+        {
+            std::lock_guard lock(mu_);
+            if (inbox_.size() >= opt_.inbox.capacity) {
+                c.dropped_inbox.fetch_add(1, std::memory_order_relaxed);
+                if (opt_.inbox.overflow == OverflowPolicy::drop_newest) return;
+                inbox_.pop_front();
+            }
+            inbox_.push_back(msg);
+            wake = !wake_pending_;
+            wake_pending_ = true;
+        }
+        if (wake) poke();
+    }
+
+    void set_suspended(bool suspended) override {
+        PluginState expected = suspended ? PluginState::running : PluginState::suspended;
+        if (state_.compare_exchange_strong(expected, suspended ? PluginState::suspended : PluginState::running) &&
+            suspended) {
+            std::lock_guard lock(mu_);
+            context().counters().dropped_not_running.fetch_add(inbox_.size(), std::memory_order_relaxed);
+            inbox_.clear();
+        }
+    }
+
+    void stop(std::chrono::milliseconds drain_timeout) override {
+        if (!io_.joinable()) return;
+        drain_until_ns_.store(mono_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(drain_timeout).count());
+        quit_.store(true);
+        poke();
+        io_.join();
+        if (state_.load() != PluginState::failed) state_.store(PluginState::stopped);
+    }
+
+    PluginState state() const override { return state_.load(); }
+
+    std::size_t inbox_depth() const override {
+        std::lock_guard lock(mu_);
+        return inbox_.size();
+    }
+
+    nlohmann::json stats_json() const override {
+        auto j = base_stats_json();
+        j["callback_p50_us"] = static_cast<double>(callback_ns_.percentile_ns(0.50)) / 1000.0;
+        j["callback_p99_us"] = static_cast<double>(callback_ns_.percentile_ns(0.99)) / 1000.0;
+        j["latency_p50_us"] = static_cast<double>(latency_ns_.percentile_ns(0.50)) / 1000.0;
+        j["latency_p99_us"] = static_cast<double>(latency_ns_.percentile_ns(0.99)) / 1000.0;
+        j["inbox_capacity"] = opt_.inbox.capacity;
+        j["overflow"] = opt_.inbox.overflow == OverflowPolicy::drop_newest ? "drop_newest" : "drop_oldest";
+        j["restarts"] = restarts_.load();
+        j["restart_max"] = opt_.restart_max;
+        j["incidents"] = incidents_.load();
+        j["runner_pid"] = runner_pid_.load();
+        j["memory_limit_mb"] = opt_.memory_limit_mb;
+        j["cpu_limit_s"] = opt_.cpu_limit_s;
+        j["callback_deadline_ms"] = opt_.callback_deadline.count();
+        std::lock_guard lock(mu_);
+        j["last_error"] = last_error_.empty() ? nlohmann::json() : nlohmann::json(last_error_);
+        return j;
+    }
+
+   private:
+    enum class Phase { starting, running, backoff, failed, stopping, done };
+    struct InFlight {
+        uint64_t seq;
+        bool tick;
+        int64_t receive_mono_ns;
+    };
+
+    void poke() {
+        const uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+    }
+
+    // ---- runner lifecycle (I/O thread) ----
+
+    bool spawn() {
+        ++generation_;
+        endpoint_path_ = opt_.socket_dir / ("tb-" + std::to_string(getpid()) + "-" +
+                                            sanitized(name()).substr(0, 40) + "-" + std::to_string(generation_) + ".sock");
+        const std::string endpoint = "ipc://" + endpoint_path_.string();
+        try {
+            sock_ = std::make_unique<zmq::socket_t>(zctx_, zmq::socket_type::pair);
+            sock_->set(zmq::sockopt::linger, 0);
+            sock_->set(zmq::sockopt::sndhwm, 0);
+            sock_->set(zmq::sockopt::rcvhwm, 0);
+            sock_->bind(endpoint);
+        } catch (const zmq::error_t& e) {
+            set_last_error("cannot bind the runner socket " + endpoint + ": " + e.what());
+            close_socket();
+            return false;
+        }
+        std::vector<std::string> args = {opt_.runner.string(), "--plugin", opt_.plugin_file.string(), "--endpoint",
+                                         endpoint, "--host-pid", std::to_string(getpid())};
+        if (opt_.memory_limit_mb > 0) args.insert(args.end(), {"--memory-limit-mb", std::to_string(opt_.memory_limit_mb)});
+        if (opt_.cpu_limit_s > 0) args.insert(args.end(), {"--cpu-limit-s", std::to_string(opt_.cpu_limit_s)});
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        // The host blocks SIGINT/SIGTERM in every thread (main.cpp); a child must not inherit that.
+        posix_spawnattr_t attr;
+        posix_spawnattr_init(&attr);
+        sigset_t none, defaults;
+        sigemptyset(&none);
+        sigemptyset(&defaults);
+        for (int s : {SIGINT, SIGTERM, SIGPIPE, SIGCHLD, SIGXCPU}) sigaddset(&defaults, s);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &defaults);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        pid_t pid = -1;
+        const int rc = posix_spawn(&pid, args[0].c_str(), nullptr, &attr, argv.data(), environ);
+        posix_spawnattr_destroy(&attr);
+        if (rc != 0) {
+            set_last_error("cannot start " + opt_.runner.string() + ": " + std::strerror(rc));
+            close_socket();
+            return false;
+        }
+        pid_ = pid;
+        runner_pid_.store(pid);
+        pidfd_ = open_pidfd(pid);
+        hello_ = false;
+        kill_reason_.clear();
+        kill_detail_.clear();
+        fatal_reason_.clear();
+        fatal_text_.clear();
+        phase_ = Phase::starting;
+        phase_deadline_ns_ = mono_ns() + ns(opt_.start_timeout);
+        log_->debug("plugin '{}': runner pid {} started ({})", name(), pid, endpoint);
+        return true;
+    }
+
+    void kill_runner(const std::string& reason, const std::string& detail) {
+        if (pid_ <= 0) return;
+        if (kill_reason_.empty()) {
+            kill_reason_ = reason;
+            kill_detail_ = detail;
+        }
+        ::kill(pid_, SIGKILL);
+    }
+
+    // Reap the runner if it has exited; returns true (and the status) when it has.
+    bool reap(int& status, bool block) {
+        if (pid_ <= 0) return false;
+        const pid_t r = waitpid(pid_, &status, block ? 0 : WNOHANG);
+        if (r != pid_) return false;
+        pid_ = -1;
+        runner_pid_.store(0);
+        if (pidfd_ >= 0) ::close(pidfd_);
+        pidfd_ = -1;
+        close_socket();
+        return true;
+    }
+
+    // Close this generation's socket and remove its ipc file (ZeroMQ leaves it behind).
+    void close_socket() {
+        sock_.reset();
+        if (!endpoint_path_.empty()) {
+            std::error_code ec;
+            fs::remove(endpoint_path_, ec);
+            endpoint_path_.clear();
+        }
+    }
+
+    void discard_inbox() {
+        std::lock_guard lock(mu_);
+        context().counters().dropped_not_running.fetch_add(inbox_.size(), std::memory_order_relaxed);
+        inbox_.clear();
+    }
+
+    void drop_in_flight() {
+        uint64_t lost = 0;
+        for (const auto& f : in_flight_) lost += f.tick ? 0 : 1;
+        context().counters().dropped_not_running.fetch_add(lost, std::memory_order_relaxed);
+        in_flight_.clear();
+        tick_in_flight_ = false;
+    }
+
+    // The runner is gone while it should be running: record an incident and restart or give up.
+    void on_runner_exit(int status) {
+        const bool was_starting = phase_ == Phase::starting;
+        IncidentRow row;
+        row.run_id = opt_.run_id;
+        row.plugin_row = context().record().plugin_row;
+        row.instance = name();
+        row.t_us = now_us();
+        std::string what;
+        if (WIFSIGNALED(status)) {
+            const int sig = WTERMSIG(status);
+            row.signal = sig;
+            what = "killed by " + signal_name(sig);
+            if (sig == SIGSEGV) row.reason = "segfault";
+            else if (sig == SIGABRT) row.reason = "abort";
+            else if (sig == SIGBUS || sig == SIGILL || sig == SIGFPE) row.reason = "crash";
+            else if (sig == SIGXCPU) row.reason = "cpu_limit";
+            else if (sig == SIGKILL) row.reason = "killed";
+            else row.reason = "signal";
+        } else {
+            const int code = WEXITSTATUS(status);
+            row.exit_status = code;
+            what = "exited with status " + std::to_string(code);
+            switch (code) {
+                case iso::kExitMemory: row.reason = "memory_limit"; break;
+                case iso::kExitUncaught: row.reason = "uncaught_exception"; break;
+                case iso::kExitLink: row.reason = "protocol"; break;
+                case iso::kExitLoad: row.reason = "init_failed"; break;
+                default: row.reason = "exit"; break;
+            }
+        }
+        // What the host itself did or was told outranks what the exit status suggests.
+        std::string why;
+        if (!kill_reason_.empty()) {
+            row.reason = kill_reason_;
+            why = kill_detail_;
+        } else if (!fatal_reason_.empty()) {
+            row.reason = fatal_reason_;
+            why = fatal_text_;
+        } else if (row.reason == "cpu_limit") {
+            why = "the CPU time limit of " + std::to_string(opt_.cpu_limit_s) + " s was exceeded";
+        } else if (row.reason == "killed" && opt_.memory_limit_mb > 0) {
+            why = "killed from outside the host (the kernel's OOM killer, a cgroup memory limit, or an operator)";
+        }
+        row.detail = "runner " + what + (why.empty() ? "" : ": " + why);
+        if (was_starting) row.detail += " (while starting)";
+        row.log_tail = context().log_tail();
+        row.restarts_before = restarts_.load();
+        incidents_.fetch_add(1);
+        set_last_error(row.reason + ": " + row.detail);
+
+        if (restarts_.load() < opt_.restart_max) {
+            const int n = restarts_.load();
+            double delay = static_cast<double>(opt_.restart_backoff.count()) * std::pow(2.0, n);
+            delay = std::min(delay, static_cast<double>(opt_.restart_backoff_max.count()));
+            delay *= std::uniform_real_distribution<double>(0.8, 1.2)(rng_);  // jitter: no restart storms
+            row.action = "restart";
+            row.backoff_ms = static_cast<int64_t>(delay);
+            phase_ = Phase::backoff;
+            phase_deadline_ns_ = mono_ns() + row.backoff_ms * 1'000'000;
+            state_.store(PluginState::restarting);
+            log_->error("plugin '{}': {} ({}); restart {} of {} in {} ms", name(), row.detail, row.reason, n + 1,
+                        opt_.restart_max, row.backoff_ms);
+        } else {
+            row.action = "gave_up";
+            phase_ = Phase::failed;
+            state_.store(PluginState::failed);
+            log_->error("plugin '{}': {} ({}); restart budget of {} spent, the plugin stays down", name(), row.detail,
+                        row.reason, opt_.restart_max);
+        }
+        // After the state changed, so deliver() stops queueing: what was waiting is counted as dropped.
+        drop_in_flight();
+        discard_inbox();
+        context().host_event(TB_SEV_WARNING, "plugin_incident", "plugin '" + name() + "': " + row.detail,
+                             nlohmann::json{{"reason", row.reason}, {"action", row.action}, {"backoff_ms", row.backoff_ms},
+                                            {"restarts_before", row.restarts_before}}
+                                 .dump());
+        if (row.action == "gave_up") {
+            context().host_event(TB_SEV_MAJOR, "plugin_failed",
+                                 "plugin '" + name() + "' failed " + std::to_string(row.restarts_before + 1) +
+                                     " time(s) and was not restarted again (restart_max = " +
+                                     std::to_string(opt_.restart_max) + "); last: " + row.detail,
+                                 nlohmann::json{{"reason", row.reason}}.dump());
+        }
+        if (sink_) sink_(row);
+    }
+
+    // ---- the I/O thread ----
+
+    void run() {
+        if (!spawn()) {
+            state_.store(PluginState::failed);
+            start_promise_.set_value(Error{"plugin '" + name() + "': " + last_error(), "runner"});
+            phase_ = Phase::failed;
+        }
+        while (phase_ != Phase::done) {
+            step();
+        }
+    }
+
+    void step() {
+        const int64_t now = mono_ns();
+        // 1. How long may we sleep?
+        int64_t wait_ns = 100'000'000;
+        if (phase_ == Phase::starting || phase_ == Phase::backoff || phase_ == Phase::stopping) {
+            wait_ns = std::min(wait_ns, phase_deadline_ns_ - now);
+        }
+        if (phase_ == Phase::running && !in_flight_.empty()) {
+            wait_ns = std::min(wait_ns, head_started_ns_ + ns(opt_.callback_deadline) - now);
+        }
+        if (phase_ == Phase::running && opt_.tick_interval_ms > 0) wait_ns = std::min(wait_ns, next_tick_ns_ - now);
+        if (pidfd_ < 0 && pid_ > 0) wait_ns = std::min<int64_t>(wait_ns, 20'000'000);  // no pidfd: poll waitpid
+        wait_ns = std::max<int64_t>(wait_ns, 0);
+
+        zmq::pollitem_t items[3];
+        int n = 0;
+        items[n++] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
+        if (sock_) items[n++] = {static_cast<void*>(*sock_), 0, ZMQ_POLLIN, 0};
+        if (pidfd_ >= 0) items[n++] = {nullptr, pidfd_, ZMQ_POLLIN, 0};
+        try {
+            zmq::poll(items, static_cast<std::size_t>(n), std::chrono::milliseconds((wait_ns + 999'999) / 1'000'000));
+        } catch (const zmq::error_t&) {
+            // EINTR: just go round again.
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            uint64_t v;
+            [[maybe_unused]] auto r = ::read(wake_fd_, &v, sizeof v);
+        }
+        // 2. Everything the runner said (also after its death: the reason may be queued).
+        read_runner();
+        // 3. Did it exit?
+        int status = 0;
+        if (pid_ > 0 && reap(status, false)) {
+            if (phase_ == Phase::stopping) {
+                phase_ = Phase::done;
+                return;
+            }
+            if (phase_ == Phase::starting && !start_reported_) {
+                report_start(Error{"plugin '" + name() + "': the isolated runner died while starting: " +
+                                       describe(status) + (fatal_text_.empty() ? "" : " (" + fatal_text_ + ")") +
+                                       (last_error().empty() ? "" : "; " + last_error()),
+                                   "runner"});
+                phase_ = Phase::failed;
+                state_.store(PluginState::failed);
+                drop_in_flight();
+            } else {
+                on_runner_exit(status);
+            }
+        }
+        // 4. Deadlines.
+        const int64_t t = mono_ns();
+        if (phase_ == Phase::starting && t >= phase_deadline_ns_ && pid_ > 0) {
+            kill_runner("start_timeout", "loading, create() and start() took longer than " +
+                                             std::to_string(opt_.start_timeout.count()) + " ms");
+        }
+        if (phase_ == Phase::running && !in_flight_.empty() && t - head_started_ns_ > ns(opt_.callback_deadline) && pid_ > 0) {
+            kill_runner("hang", std::string(in_flight_.front().tick ? "on_tick" : "on_message") +
+                                    " ran longer than the callback deadline of " +
+                                    std::to_string(opt_.callback_deadline.count()) + " ms (watchdog)");
+        }
+        if (phase_ == Phase::backoff && t >= phase_deadline_ns_ && !quit_.load()) {
+            restarts_.fetch_add(1);
+            if (!spawn()) on_spawn_failure();
+        }
+        // 5. Stop requested?
+        if (quit_.load()) handle_quit(t);
+        // 6. Feed the runner.
+        if (phase_ == Phase::running) pump(t);
+    }
+
+    void on_spawn_failure() {
+        IncidentRow row;
+        row.run_id = opt_.run_id;
+        row.plugin_row = context().record().plugin_row;
+        row.instance = name();
+        row.t_us = now_us();
+        row.reason = "init_failed";
+        row.detail = last_error();
+        row.restarts_before = restarts_.load();
+        row.action = "gave_up";
+        incidents_.fetch_add(1);
+        phase_ = Phase::failed;
+        state_.store(PluginState::failed);
+        context().host_event(TB_SEV_MAJOR, "plugin_failed", "plugin '" + name() + "': " + row.detail);
+        if (sink_) sink_(row);
+    }
+
+    void handle_quit(int64_t now) {
+        if (phase_ == Phase::running) {
+            bool empty = false;
+            {
+                std::lock_guard lock(mu_);
+                empty = inbox_.empty();
+            }
+            if ((empty && in_flight_.empty()) || now >= drain_until_ns_.load()) {
+                state_.store(PluginState::stopping);
+                discard_inbox();
+                if (!in_flight_.empty() && now >= drain_until_ns_.load()) {
+                    // Still busy after the drain time: do not wait for the rest.
+                    drop_in_flight();
+                }
+                if (sock_) (void)iso::send_frames(*sock_, {std::string(iso::kStop)}, true);
+                phase_ = Phase::stopping;
+                phase_deadline_ns_ = now + std::max<int64_t>(ns(opt_.callback_deadline), 2'000'000'000);
+            }
+            return;
+        }
+        if (phase_ == Phase::stopping) {
+            if (now >= phase_deadline_ns_ && pid_ > 0) {
+                log_->warn("plugin '{}': runner pid {} did not stop in time; killing it", name(), pid_);
+                ::kill(pid_, SIGKILL);
+                int st = 0;
+                reap(st, true);
+                phase_ = Phase::done;
+            }
+            return;
+        }
+        // starting, backoff, failed: nothing to drain.
+        state_.store(state_.load() == PluginState::failed ? PluginState::failed : PluginState::stopping);
+        discard_inbox();
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            int st = 0;
+            reap(st, true);
+        }
+        if (!start_reported_) report_start(Error{"plugin '" + name() + "': stopped before it started", "stopped"});
+        phase_ = Phase::done;
+    }
+
+    void pump(int64_t now) {
+        if (!sock_) return;
+        auto& c = context().counters();
+        if (opt_.tick_interval_ms > 0 && now >= next_tick_ns_ && !tick_in_flight_ && in_flight_.size() < opt_.window) {
+            next_tick_ns_ = now + static_cast<int64_t>(opt_.tick_interval_ms) * 1'000'000;
+            if (state_.load() == PluginState::running) {
+                const uint64_t seq = ++seq_;
+                if (iso::send_frames(*sock_, {std::string(iso::kTick), iso::enc<uint64_t>(seq), iso::enc<int64_t>(now_us())},
+                                     true)) {
+                    if (in_flight_.empty()) head_started_ns_ = now;
+                    in_flight_.push_back({seq, true, now});
+                    tick_in_flight_ = true;
+                    c.ticks.fetch_add(1, std::memory_order_relaxed);
+                }
+            }
+        }
+        while (in_flight_.size() < opt_.window) {
+            FeedMessagePtr m;
+            {
+                std::lock_guard lock(mu_);
+                if (inbox_.empty()) {
+                    wake_pending_ = false;
+                    return;
+                }
+                m = std::move(inbox_.front());
+                inbox_.pop_front();
+            }
+            if (state_.load(std::memory_order_acquire) != PluginState::running) {
+                c.dropped_not_running.fetch_add(1, std::memory_order_relaxed);
+                continue;
+            }
+            const uint64_t seq = ++seq_;
+            const auto hdr = wire::encode_header(m->header);
+            // Never block: a PAIR socket whose peer has gone would wait forever. The message goes
+            // back to the inbox; the runner's exit is noticed on the next round.
+            if (!iso::send_frames(*sock_, {std::string(iso::kMsg), iso::enc<uint64_t>(seq), m->topic,
+                                           std::string(hdr.data(), hdr.size()), m->payload,
+                                           iso::enc<int64_t>(m->receive_time_us)},
+                                  true)) {
+                std::lock_guard lock(mu_);
+                inbox_.push_front(std::move(m));
+                return;
+            }
+            if (in_flight_.empty()) head_started_ns_ = mono_ns();
+            in_flight_.push_back({seq, false, m->receive_mono_ns});
+        }
+    }
+
+    void read_runner() {
+        for (int i = 0; sock_ && i < 4096; ++i) {
+            auto f = iso::recv_frames(*sock_, true);
+            if (!f) return;
+            handle(*f);
+        }
+    }
+
+    void protocol_violation(const std::string& what) {
+        log_->error("plugin '{}': runner broke the protocol: {}", name(), what);
+        kill_runner("protocol", "the runner sent " + what);
+    }
+
+    void handle(const iso::Frames& f) {
+        if (!kill_reason_.empty()) return;  // already condemned; ignore the rest
+        const std::string_view verb = f.empty() ? std::string_view() : std::string_view(f[0]);
+        if (verb == iso::kDone) {
+            const auto seq = f.size() == 5 ? iso::dec<uint64_t>(f[1]) : std::nullopt;
+            const auto rc = f.size() == 5 ? iso::dec<int32_t>(f[2]) : std::nullopt;
+            const auto took = f.size() == 5 ? iso::dec<int64_t>(f[4]) : std::nullopt;
+            if (!seq || !rc || !took) return protocol_violation("a malformed 'done'");
+            if (phase_ != Phase::running && phase_ != Phase::stopping) return protocol_violation("'done' before 'ready'");
+            if (in_flight_.empty() || in_flight_.front().seq != *seq) {
+                return protocol_violation("a reply for request " + std::to_string(*seq) + ", which was not made");
+            }
+            const InFlight done = in_flight_.front();
+            in_flight_.pop_front();
+            const int64_t now = mono_ns();
+            head_started_ns_ = now;
+            callback_ns_.record(*took);
+            auto& c = context().counters();
+            if (done.tick) {
+                tick_in_flight_ = false;
+            } else {
+                latency_ns_.record(now - done.receive_mono_ns);
+                c.delivered.fetch_add(1, std::memory_order_relaxed);
+            }
+            if (*rc == TB_E_BAD_DATA && !done.tick) {
+                const uint64_t n = c.bad_data.fetch_add(1, std::memory_order_relaxed);
+                if (n < 5 || n % 10000 == 0) context().log()->warn("bad data: {} (#{})", f[3], n + 1);
+            } else if (*rc != TB_OK) {
+                const uint64_t n = c.callback_errors.fetch_add(1, std::memory_order_relaxed);
+                if (n < 5 || n % 10000 == 0) {
+                    context().log()->error("{} failed: {} (code {}, #{})", done.tick ? "on_tick" : "on_message", f[3],
+                                           *rc, n + 1);
+                }
+            }
+        } else if (verb == iso::kCall) {
+            if (f.size() < 3 || !iso::dec<uint64_t>(f[1])) return protocol_violation("a malformed 'call'");
+            if (!hello_ || phase_ == Phase::failed) return protocol_violation("a 'call' before 'hello'");
+            execute_call(f);
+        } else if (verb == iso::kLog) {
+            const auto level = f.size() == 3 ? iso::dec<int32_t>(f[1]) : std::nullopt;
+            if (!level) return protocol_violation("a malformed 'log'");
+            context().log(*level, f[2]);
+        } else if (verb == iso::kHello) {
+            const auto pid = f.size() == 3 ? iso::dec<int32_t>(f[1]) : std::nullopt;
+            const auto version = f.size() == 3 ? iso::dec<uint32_t>(f[2]) : std::nullopt;
+            if (!pid || !version || hello_ || phase_ != Phase::starting) return protocol_violation("an unexpected 'hello'");
+            if (*pid != pid_ || *version != iso::kProtocolVersion) {
+                return protocol_violation("'hello' from pid " + std::to_string(*pid) + " protocol " +
+                                          std::to_string(*version) + " (expected pid " + std::to_string(pid_) +
+                                          ", protocol " + std::to_string(iso::kProtocolVersion) + ")");
+            }
+            hello_ = true;
+            (void)iso::send_frames(*sock_, {std::string(iso::kInit), context().config().dump()}, true);
+        } else if (verb == iso::kReady) {
+            if (f.size() != 1 || !hello_ || phase_ != Phase::starting) return protocol_violation("an unexpected 'ready'");
+            phase_ = Phase::running;
+            next_tick_ns_ = mono_ns() + static_cast<int64_t>(opt_.tick_interval_ms) * 1'000'000;
+            if (start_reported_) {
+                state_.store(PluginState::running);
+                log_->info("plugin '{}': runner pid {} restarted ({} of {})", name(), pid_, restarts_.load(),
+                           opt_.restart_max);
+                context().host_event(TB_SEV_INFO, "plugin_restarted",
+                                     "plugin '" + name() + "' runs again (restart " + std::to_string(restarts_.load()) +
+                                         " of " + std::to_string(opt_.restart_max) + ")");
+            } else {
+                report_start({});
+            }
+        } else if (verb == iso::kInitFailed) {
+            if (f.size() != 2 || phase_ != Phase::starting) return protocol_violation("an unexpected 'init_failed'");
+            set_last_error(f[1]);
+            if (!start_reported_) {
+                report_start(Error{"plugin '" + name() + "' (isolated): " + f[1], "create"});
+                phase_ = Phase::failed;
+                state_.store(PluginState::failed);
+                ::kill(pid_, SIGKILL);
+                int st = 0;
+                reap(st, true);
+            } else {
+                kill_runner("init_failed", f[1]);
+            }
+        } else if (verb == iso::kFatal) {
+            if (f.size() != 3) return protocol_violation("a malformed 'fatal'");
+            fatal_reason_ = (f[1] == "memory_limit" || f[1] == "uncaught_exception") ? f[1] : "fatal";
+            fatal_text_ = f[2].substr(0, 1000);
+        } else if (verb == iso::kBye) {
+            if (phase_ != Phase::stopping) return protocol_violation("an unexpected 'bye'");
+        } else {
+            return protocol_violation("an unknown message '" + std::string(verb.substr(0, 32)) + "'");
+        }
+    }
+
+    void execute_call(const iso::Frames& f) {
+        const std::string_view op = f[2];
+        std::string why, value;
+        tb_status rc = TB_OK;
+        if (op == iso::kOpPublish) {
+            const auto ct = f.size() == 6 ? iso::dec<int32_t>(f[5]) : std::nullopt;
+            if (!ct) return protocol_violation("a malformed 'publish' call");
+            rc = context().publish(f[3], f[4], *ct, why);
+        } else if (op == iso::kOpMetric) {
+            const auto v = f.size() == 7 ? iso::dec<double>(f[5]) : std::nullopt;
+            const auto t = f.size() == 7 ? iso::dec<int64_t>(f[6]) : std::nullopt;
+            if (!v || !t) return protocol_violation("a malformed 'metric' call");
+            rc = context().record_metric(f[3], f[4], *v, *t, why);
+        } else if (op == iso::kOpEvent) {
+            const auto sev = f.size() == 8 ? iso::dec<int32_t>(f[3]) : std::nullopt;
+            if (!sev) return protocol_violation("a malformed 'event' call");
+            rc = context().record_event(*sev, f[4], f[5], f[6], f[7], why);
+        } else if (op == iso::kOpLog) {
+            const auto level = f.size() == 5 ? iso::dec<int32_t>(f[3]) : std::nullopt;
+            if (!level) return protocol_violation("a malformed 'log' call");
+            context().log(*level, f[4]);
+        } else if (op == iso::kOpConfig) {
+            if (f.size() != 4) return protocol_violation("a malformed 'config' call");
+            rc = context().config_get(f[3], value, why);
+        } else {
+            return protocol_violation("an unknown call '" + std::string(op.substr(0, 32)) + "'");
+        }
+        (void)iso::send_frames(*sock_, {std::string(iso::kRet), f[1], iso::enc<int32_t>(rc), why, value}, true);
+    }
+
+    void report_start(Status s) {
+        start_reported_ = true;
+        start_promise_.set_value(std::move(s));
+    }
+
+    static std::string describe(int status) {
+        if (WIFSIGNALED(status)) return "killed by " + signal_name(WTERMSIG(status));
+        return "exited with status " + std::to_string(WEXITSTATUS(status));
+    }
+
+    static std::string sanitized(const std::string& s) {
+        std::string out = s;
+        for (auto& ch : out) {
+            if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-') ch = '_';
+        }
+        return out;
+    }
+
+    static int64_t ns(std::chrono::milliseconds d) { return d.count() * 1'000'000; }
+
+    void set_last_error(std::string e) {
+        std::lock_guard lock(mu_);
+        last_error_ = std::move(e);
+    }
+    std::string last_error() const {
+        std::lock_guard lock(mu_);
+        return last_error_;
+    }
+
+    ProcessOptions opt_;
+    IncidentSink sink_;
+    std::shared_ptr<spdlog::logger> log_;
+    std::mt19937 rng_;  // I/O thread only
+
+    std::thread io_;
+    std::promise<Status> start_promise_;
+    bool start_reported_ = false;  // I/O thread only
+    std::atomic<PluginState> state_{PluginState::created};
+    std::atomic<bool> quit_{false};
+    std::atomic<int64_t> drain_until_ns_{0};
+    std::atomic<int> restarts_{0};
+    std::atomic<uint64_t> incidents_{0};
+    std::atomic<int> runner_pid_{0};
+
+    mutable std::mutex mu_;
+    std::deque<FeedMessagePtr> inbox_;  // guarded by mu_
+    bool wake_pending_ = false;         // guarded by mu_
+    std::string last_error_;            // guarded by mu_
+    int wake_fd_ = -1;
+
+    // I/O thread only.
+    zmq::context_t zctx_{1};
+    std::unique_ptr<zmq::socket_t> sock_;
+    fs::path endpoint_path_;
+    Phase phase_ = Phase::starting;
+    int64_t phase_deadline_ns_ = 0;
+    pid_t pid_ = -1;
+    int pidfd_ = -1;
+    uint64_t generation_ = 0;
+    bool hello_ = false;
+    std::string kill_reason_, kill_detail_, fatal_reason_, fatal_text_;
+    std::deque<InFlight> in_flight_;
+    int64_t head_started_ns_ = 0;
+    uint64_t seq_ = 0;
+    bool tick_in_flight_ = false;
+    int64_t next_tick_ns_ = 0;
+
+    LatencyHistogram callback_ns_, latency_ns_;
+};
+
+}  // namespace
+
+std::unique_ptr<PluginInstance> make_process_instance(std::unique_ptr<PluginContext> context, ProcessOptions options,
+                                                      IncidentSink incidents) {
+    return std::make_unique<ProcessInstance>(std::move(context), std::move(options), std::move(incidents));
+}
+
+}  // namespace tb::host

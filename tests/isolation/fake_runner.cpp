@@ -1,0 +1,54 @@
+// tb_fake_runner: stands in for testbed-runner (the host starts it when $TB_RUNNER points here)
+// and breaks the runner protocol on the first message, as $TB_FAKE_MODE says:
+//   unknown      reply with a verb the protocol does not have
+//   malformed    reply 'done' with the wrong number of frames
+//   unsolicited  reply 'done' for a request that was never made
+// Everything before that (hello, init, ready) is correct, so the host must blame the runner.
+#include "isolation/protocol.hpp"
+
+#include <zmq.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <string>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+namespace iso = tb::host::isolation;
+
+int main(int argc, char** argv) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    std::string endpoint;
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (std::string(argv[i]) == "--endpoint") endpoint = argv[i + 1];
+    }
+    const char* env = std::getenv("TB_FAKE_MODE");
+    const std::string mode = env ? env : "unknown";
+    zmq::context_t ctx(1);
+    zmq::socket_t s(ctx, zmq::socket_type::pair);
+    s.set(zmq::sockopt::linger, 200);
+    s.connect(endpoint);
+    iso::send_frames(s, {std::string(iso::kHello), iso::enc<int32_t>(static_cast<int32_t>(getpid())),
+                         iso::enc<uint32_t>(iso::kProtocolVersion)});
+    for (int n = 0; n < 1'000'000; ++n) {
+        auto f = iso::recv_frames(s, false);
+        if (!f || f->empty()) continue;
+        if ((*f)[0] == iso::kInit) {
+            iso::send_frames(s, {std::string(iso::kReady)});
+        } else if ((*f)[0] == iso::kMsg) {
+            if (mode == "malformed") {
+                iso::send_frames(s, {std::string(iso::kDone), (*f)[1]});
+            } else if (mode == "unsolicited") {
+                const uint64_t seq = *iso::dec<uint64_t>((*f)[1]) + 1000;
+                iso::send_frames(s, {std::string(iso::kDone), iso::enc<uint64_t>(seq), iso::enc<int32_t>(0), "",
+                                     iso::enc<int64_t>(1)});
+            } else {
+                iso::send_frames(s, {"bogus", "frame"});
+            }
+        } else if ((*f)[0] == iso::kStop) {
+            iso::send_frames(s, {std::string(iso::kBye)});
+            return 0;
+        }
+    }
+    return 0;
+}
