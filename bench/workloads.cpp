@@ -10,10 +10,13 @@
 // Thread safety: one thread; every host process is stopped before the function returns.
 #include "workloads.hpp"
 
+#include "raw.hpp"
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <iostream>
 #include <sstream>
 #include <thread>
