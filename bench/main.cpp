@@ -33,7 +33,7 @@ Sizes sizes(const std::string& mode) {
     if (mode == "quick") {
         return {300'000, 200'000, 300'000, 50'000, 200'000, 10'000, 50'000, 10'000, ms(3000), ms(3000), 100};
     }
-    return {2'000'000, 1'000'000, 2'000'000, 200'000, 1'000'000, 50'000, 200'000, 10'000, ms(30000), ms(10000), 100};
+    return {2'000'000, 1'000'000, 1'000'000, 200'000, 1'000'000, 50'000, 200'000, 10'000, ms(30000), ms(10000), 100};
 }
 
 std::string fmt(double v, const std::string& unit) {
@@ -115,15 +115,20 @@ int suite(const std::string& mode, const std::string& json_file, const std::set<
              ri.error.empty() ? std::to_string(ri.rows) + " rows" : ri.error});
     }
     if (want("W1")) {
+        Row last_w1;
         for (const auto& t : transports) {
             progress("W1 groundwater end to end over " + t + " (" + std::to_string(z.w1) + " readings)");
             const auto r = run_w1(c, endpoint(t, "w1-" + t), z.w1);
             add({"W1 groundwater", "readings/s, " + t + ", vs raw ZeroMQ", "/s", r.per_s, raw_zmq[t], false, r.verified,
                  r.detail});
+            last_w1 = rows.back();
+            // W1 writes a metric row per reading plus an event per alert: compare that with SQLite.
+            add({"W1 groundwater", "rows/s committed, " + t + ", vs raw SQLite", "/s", r.rows_per_s, raw_rows, false,
+                 r.verified, ""});
         }
-        if (!rows.empty() && rows.back().ours > 0) {
-            add({"W1 groundwater", "readings/s, " + transports.back() + ", vs aim 800k/s", "/s", rows.back().ours, 800'000,
-                 true, rows.back().verified, ""});
+        if (last_w1.ours > 0) {
+            add({"W1 groundwater", "readings/s, " + transports.back() + ", vs aim 800k/s", "/s", last_w1.ours, 800'000,
+                 true, last_w1.verified, ""});
         }
     }
     if (want("W2")) {

@@ -154,6 +154,7 @@ ThroughputResult run_w1(const Context& c, const std::string& endpoint, uint64_t 
     const auto rows = query_double(r.db, "SELECT count(*) FROM v_metrics WHERE metric = 'level'").value_or(-1);
     const auto ev = query_double(r.db, "SELECT count(*) FROM events WHERE kind = 'groundwater_high'").value_or(-1);
     out.per_s = static_cast<double>(n) / (static_cast<double>(t_end - t0) / 1e6);
+    out.rows_per_s = static_cast<double>(n + alerts) / (static_cast<double>(t_end - t0) / 1e6);
     std::ostringstream d;
     d << "rows " << static_cast<uint64_t>(rows) << "/" << n << ", alerts " << static_cast<uint64_t>(ev) << "/" << alerts;
     out.verified = rows == static_cast<double>(n) && ev == static_cast<double>(alerts) &&

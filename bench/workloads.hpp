@@ -22,6 +22,7 @@ struct ThroughputResult {
     double per_s = 0;       // readings (W1), deliveries (W2) or rows (W4) per second
     bool verified = false;
     std::string detail;     // what was verified, or what went wrong
+    double rows_per_s = 0;  // W1: rows committed (metrics + events) per second
 };
 
 // W1: n readings -> host -> groundwater_alert (every_reading, mean_every = 0) -> SQLite.

@@ -125,6 +125,9 @@ struct SqliteStore::Impl {
                     return stopping || !tasks.empty() || queue.size() >= opt.batch_rows;
                 });
                 batch.swap(queue);
+                // The swapped-in vector may be small; growing it row by row while producers
+                // hold the lock moves large variants around (seen in the W1 profile).
+                if (queue.capacity() < opt.batch_rows) queue.reserve(opt.batch_rows);
                 todo.swap(tasks);
                 st.queue_depth = 0;
                 if (batch.empty() && todo.empty() && stopping) return;
