@@ -24,8 +24,8 @@ namespace tb::bench {
 
 namespace fs = std::filesystem;
 
-int64_t wall_us();   // system clock, µs since the Unix epoch (comparable across processes)
-int64_t mono_ns();   // steady clock
+int64_t wall_us();  // system clock, µs since the Unix epoch (comparable across processes)
+int64_t mono_ns();  // steady clock
 
 // Issue #9's W1 readings: x0 = 42, x(i+1) = (1664525 x(i) + 1013904223) mod 2^32; reading i uses
 // x(i+1); level v = (floor(x * 3000 / 2^32) - 3000) / 1000 m; sensor GW-<i mod sensors, 4 digits>;
@@ -85,7 +85,7 @@ class HostProcess {
     HostProcess& operator=(const HostProcess&) = delete;
     bool wait_ready(std::chrono::milliseconds timeout);  // "testbed-host: ready" on stdout
     int64_t spawned_mono_ns() const noexcept { return spawned_ns_; }
-    long rss_kb() const;                                  // VmRSS, 0 when unknown
+    long rss_kb() const;                                                   // VmRSS, 0 when unknown
     int stop(std::chrono::milliseconds grace = std::chrono::seconds(60));  // SIGTERM, then SIGKILL
     std::string out() const;
     std::string err() const;
@@ -109,7 +109,9 @@ class ScratchDir {
     ScratchDir();
     ~ScratchDir();
     const fs::path& path() const noexcept { return path_; }
-    std::string ipc(const std::string& name) const { return "ipc://" + (path_ / (name + ".sock")).string(); }
+    std::string ipc(const std::string& name) const {
+        return "ipc://" + (path_ / (name + ".sock")).string();
+    }
 
    private:
     fs::path path_;

@@ -38,15 +38,21 @@ class BenchSink final : public tb::Plugin {
             .contact("bench@testbed.enschede.example")
             .description("Counts messages for the benchmark suite; not for production.")
             .reads(BENCH_SINK_PREFIX)
-            .metric("done_us", "us", tb::Better::neither, "Wall-clock time the expected count was reached")
+            .metric("done_us", "us", tb::Better::neither,
+                    "Wall-clock time the expected count was reached")
             .metric("count", "1", tb::Better::neither, "Messages received when done")
             .metric("lat_p50_us", "us", tb::Better::lower, "Publish->callback latency, median")
-            .metric("lat_p99_us", "us", tb::Better::lower, "Publish->callback latency, 99th percentile")
-            .metric("lat_p999_us", "us", tb::Better::lower, "Publish->callback latency, 99.9th percentile")
+            .metric("lat_p99_us", "us", tb::Better::lower,
+                    "Publish->callback latency, 99th percentile")
+            .metric("lat_p999_us", "us", tb::Better::lower,
+                    "Publish->callback latency, 99.9th percentile")
             .metric("row", "1", tb::Better::neither, "A row written for the store workload")
-            .config("expect", tb::ConfigType::integer, "0", "Record done_us when this many messages arrived")
-            .config("latency", tb::ConfigType::boolean, "false", "Measure publish->callback latency")
-            .config("rows_per_message", tb::ConfigType::integer, "0", "Metric rows to record per message");
+            .config("expect", tb::ConfigType::integer, "0",
+                    "Record done_us when this many messages arrived")
+            .config("latency", tb::ConfigType::boolean, "false",
+                    "Measure publish->callback latency")
+            .config("rows_per_message", tb::ConfigType::integer, "0",
+                    "Metric rows to record per message");
     }
 
     explicit BenchSink(tb::Host& host)
@@ -60,13 +66,15 @@ class BenchSink final : public tb::Plugin {
     void on_message(const tb::Message& msg) override {
         if (latency_) lat_us_.push_back(wall_us() - msg.source_time_us);
         ++count_;
-        for (int64_t k = 0; k < rows_; ++k) host().record_metric("row", static_cast<double>(count_), {}, msg.source_time_us);
+        for (int64_t k = 0; k < rows_; ++k)
+            host().record_metric("row", static_cast<double>(count_), {}, msg.source_time_us);
         if (count_ == expect_) {
             const auto now = wall_us();
             if (latency_ && !lat_us_.empty()) {
                 std::sort(lat_us_.begin(), lat_us_.end());
                 auto pct = [&](double p) {
-                    const auto i = static_cast<std::size_t>(p * static_cast<double>(lat_us_.size() - 1));
+                    const auto i =
+                        static_cast<std::size_t>(p * static_cast<double>(lat_us_.size() - 1));
                     return static_cast<double>(lat_us_[i]);
                 };
                 host().record_metric("lat_p50_us", pct(0.50), {}, now);

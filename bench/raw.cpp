@@ -45,7 +45,8 @@ struct Receiver {
 
 }  // namespace
 
-RawThroughput raw_zmq_throughput(const std::string& endpoint, uint64_t n, std::chrono::seconds limit) {
+RawThroughput raw_zmq_throughput(const std::string& endpoint, uint64_t n,
+                                 std::chrono::seconds limit) {
     Receiver rx(endpoint);
     std::atomic<int64_t> first_send_us{0};
     std::atomic<bool> give_up{false};
@@ -76,7 +77,8 @@ RawThroughput raw_zmq_throughput(const std::string& endpoint, uint64_t n, std::c
     return out;
 }
 
-RawLatency raw_zmq_latency(const std::string& endpoint, double rate, std::chrono::milliseconds duration) {
+RawLatency raw_zmq_latency(const std::string& endpoint, double rate,
+                           std::chrono::milliseconds duration) {
     Receiver rx(endpoint);
     const auto n = static_cast<uint64_t>(rate * static_cast<double>(duration.count()) / 1000.0);
     std::atomic<bool> give_up{false};
@@ -99,7 +101,10 @@ RawLatency raw_zmq_latency(const std::string& endpoint, double rate, std::chrono
     out.received = lat.size();
     if (!lat.empty()) {
         std::sort(lat.begin(), lat.end());
-        auto pct = [&](double p) { return static_cast<double>(lat[static_cast<std::size_t>(p * static_cast<double>(lat.size() - 1))]); };
+        auto pct = [&](double p) {
+            return static_cast<double>(
+                lat[static_cast<std::size_t>(p * static_cast<double>(lat.size() - 1))]);
+        };
         out.p50_us = pct(0.50);
         out.p99_us = pct(0.99);
         out.p999_us = pct(0.999);
@@ -115,7 +120,8 @@ uint64_t pace(Sender& s, double rate, uint64_t n, const std::atomic<bool>& give_
     uint64_t i = 0;
     for (; i < n && !give_up.load(std::memory_order_relaxed); ++i) {
         g.next(r);
-        std::this_thread::sleep_until(t0 + std::chrono::nanoseconds(static_cast<int64_t>(period_ns * static_cast<double>(i))));
+        std::this_thread::sleep_until(t0 + std::chrono::nanoseconds(static_cast<int64_t>(
+                                               period_ns * static_cast<double>(i))));
         s.send(r, wall_us());
     }
     return i;
@@ -132,16 +138,19 @@ RawInserts raw_sqlite_inserts(const fs::path& file, uint64_t rows, uint64_t batc
     const char* setup =
         "PRAGMA synchronous=NORMAL;"
         "INSERT INTO runs(id, testbed, host_version, started_us) VALUES (1, 'bench', 'raw', 0);"
-        "INSERT INTO plugins(id, run_id, instance, plugin_id, version, organisation, file, sha256, mode, manifest_json)"
+        "INSERT INTO plugins(id, run_id, instance, plugin_id, version, organisation, file, sha256, "
+        "mode, manifest_json)"
         " VALUES (1, 1, 'raw', 'raw', '0', 'bench', '-', '-', 'raw', '{}');"
-        "INSERT INTO series(id, plugin_row, name, unit, better) VALUES (1, 1, 'level', 'm', 'neither');";
+        "INSERT INTO series(id, plugin_row, name, unit, better) VALUES (1, 1, 'level', 'm', "
+        "'neither');";
     if (sqlite3_exec(db, setup, nullptr, nullptr, nullptr) != SQLITE_OK) {
         out.error = sqlite3_errmsg(db);
         sqlite3_close(db);
         return out;
     }
     sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(db, "INSERT INTO metrics(series_id, subject, value, t_us) VALUES (?,?,?,?)", -1, &st, nullptr);
+    sqlite3_prepare_v2(db, "INSERT INTO metrics(series_id, subject, value, t_us) VALUES (?,?,?,?)",
+                       -1, &st, nullptr);
     // Same values the W1 plugin records: the reading's level, its sensor and time.
     ReadingGenerator g;
     Reading r;
@@ -156,7 +165,8 @@ RawInserts raw_sqlite_inserts(const fs::path& file, uint64_t rows, uint64_t batc
             const auto slash = r.topic.rfind('/');
             const std::string subject = r.topic.substr(slash + 1);
             sqlite3_bind_int64(st, 1, 1);
-            sqlite3_bind_text(st, 2, subject.data(), static_cast<int>(subject.size()), SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 2, subject.data(), static_cast<int>(subject.size()),
+                              SQLITE_TRANSIENT);
             sqlite3_bind_double(st, 3, static_cast<double>(r.level_mm) / 1000.0);
             sqlite3_bind_int64(st, 4, r.t_us);
             ok = sqlite3_step(st) == SQLITE_DONE;

@@ -2,37 +2,40 @@
 
 #include "wire/wire.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zmq.hpp>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <fcntl.h>
 #include <fstream>
 #include <random>
 #include <sstream>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 namespace tb::bench {
 
 int64_t wall_us() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
 int64_t mono_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
 
 void ReadingGenerator::next(Reading& r) {
     x_ = 1664525u * x_ + 1013904223u;  // mod 2^32 by unsigned wrap-around
     const uint64_t i = i_++;
-    const auto k = static_cast<int>((static_cast<uint64_t>(x_) * 3000u) >> 32);  // floor(x*3000/2^32)
+    const auto k =
+        static_cast<int>((static_cast<uint64_t>(x_) * 3000u) >> 32);  // floor(x*3000/2^32)
     r.level_mm = k - 3000;
     const auto sensor = static_cast<int>(i % static_cast<uint64_t>(sensors_));
     r.sequence = i / static_cast<uint64_t>(sensors_) + 1;
@@ -46,8 +49,10 @@ void ReadingGenerator::next(Reading& r) {
     const int a = r.level_mm < 0 ? -r.level_mm : r.level_mm;
     char buf[192];
     std::snprintf(buf, sizeof buf,
-                  "[{\"bn\":\"urn:dev:enschede:gw:%s:\",\"n\":\"level\",\"u\":\"m\",\"v\":%s%d.%03d,\"t\":%llu.%03u}]",
-                  name, r.level_mm < 0 ? "-" : "", a / 1000, a % 1000, static_cast<unsigned long long>(t_s), t_ms);
+                  "[{\"bn\":\"urn:dev:enschede:gw:%s:\",\"n\":\"level\",\"u\":\"m\",\"v\":%s%d.%"
+                  "03d,\"t\":%llu.%03u}]",
+                  name, r.level_mm < 0 ? "-" : "", a / 1000, a % 1000,
+                  static_cast<unsigned long long>(t_s), t_ms);
     r.payload = buf;
 }
 
@@ -63,7 +68,8 @@ uint64_t expected_alerts(uint64_t n) {
 }
 
 Sender::Sender(const std::string& endpoint, int sndhwm)
-    : ctx_(std::make_unique<zmq::context_t>(1)), sock_(std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::xpub)) {
+    : ctx_(std::make_unique<zmq::context_t>(1)),
+      sock_(std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::xpub)) {
     sock_->set(zmq::sockopt::sndhwm, sndhwm);
     sock_->set(zmq::sockopt::xpub_verbose, 1);
     sock_->set(zmq::sockopt::xpub_nodrop, 1);
@@ -83,7 +89,8 @@ bool Sender::wait_for_subscriber(std::chrono::milliseconds timeout) {
         zmq::poll(items, 1, std::chrono::milliseconds(20));
         if (items[0].revents & ZMQ_POLLIN) {
             zmq::message_t m;
-            if (sock_->recv(m, zmq::recv_flags::dontwait) && m.size() > 0 && m.data<char>()[0] == 1) {
+            if (sock_->recv(m, zmq::recv_flags::dontwait) && m.size() > 0 &&
+                m.data<char>()[0] == 1) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
                 return true;
             }
@@ -115,7 +122,8 @@ std::optional<HostStatus> read_status(const fs::path& file) {
     return HostStatus{rows, t};
 }
 
-HostProcess::HostProcess(const fs::path& exe, const std::vector<std::string>& args, const fs::path& log_dir) {
+HostProcess::HostProcess(const fs::path& exe, const std::vector<std::string>& args,
+                         const fs::path& log_dir) {
     static int seq = 0;
     ++seq;
     out_ = log_dir / ("host-" + std::to_string(seq) + ".out");
@@ -210,7 +218,8 @@ Paths Paths::discover() {
 
 ScratchDir::ScratchDir() {
     std::random_device rd;
-    path_ = fs::temp_directory_path() / ("tb-bench-" + std::to_string(getpid()) + "-" + std::to_string(rd() % 100000));
+    path_ = fs::temp_directory_path() /
+            ("tb-bench-" + std::to_string(getpid()) + "-" + std::to_string(rd() % 100000));
     fs::create_directories(path_);
 }
 
@@ -230,8 +239,8 @@ std::optional<double> query_double(const fs::path& db, const std::string& sql) {
     sqlite3_busy_timeout(h, 5000);
     sqlite3_stmt* st = nullptr;
     std::optional<double> out;
-    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-        sqlite3_column_type(st, 0) != SQLITE_NULL) {
+    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         out = sqlite3_column_double(st, 0);
     }
     sqlite3_finalize(st);

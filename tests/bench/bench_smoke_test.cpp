@@ -5,7 +5,6 @@
 #include "support/test_support.hpp"
 
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 #include <set>
@@ -24,8 +23,9 @@ TEST(BenchSmoke, GeneratorYieldsTheIssuesAlertCount) {
 TEST(BenchSmoke, TinySuiteRunsEveryWorkloadWithVerifiedCounts) {
     tb::test::TempDir dir;
     const auto json_file = dir / "bench.json";
-    const auto r = tb::test::run(bin_dir() / "tb-bench", {"suite", "--tiny", "--json", json_file.string()},
-                                 std::chrono::seconds(120));
+    const auto r =
+        tb::test::run(bin_dir() / "tb-bench", {"suite", "--tiny", "--json", json_file.string()},
+                      std::chrono::seconds(120));
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     const auto j = nlohmann::json::parse(tb::test::read_file(json_file));
     std::set<std::string> workloads;
@@ -33,12 +33,14 @@ TEST(BenchSmoke, TinySuiteRunsEveryWorkloadWithVerifiedCounts) {
         EXPECT_TRUE(row["verified"].get<bool>()) << row.dump();
         workloads.insert(row["workload"].get<std::string>());
     }
-    for (const char* w : {"raw", "W1 groundwater", "W2 dispatch", "W3 latency", "W4 store", "W5 scale"}) {
+    for (const char* w :
+         {"raw", "W1 groundwater", "W2 dispatch", "W3 latency", "W4 store", "W5 scale"}) {
         EXPECT_EQ(workloads.count(w), 1u) << "missing " << w << " in\n" << r.out;
     }
     // One table with the issue's columns.
     for (const char* column : {"workload", "figure", "ours", "raw limit", "ratio"}) {
-        EXPECT_NE(r.out.find(column), std::string::npos) << "no column " << column << " in\n" << r.out;
+        EXPECT_NE(r.out.find(column), std::string::npos) << "no column " << column << " in\n"
+                                                         << r.out;
     }
 }
 
