@@ -31,6 +31,12 @@ class Stmt {
         if (s.empty()) sqlite3_bind_null(st_, i);
         else text(i, s);
     }
+    // For the row writer: `s` outlives step() and reset(), so SQLite need not copy it.
+    void text_static(int i, const std::string& s) { sqlite3_bind_text(st_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC); }
+    void text_static_or_null(int i, const std::string& s) {
+        if (s.empty()) sqlite3_bind_null(st_, i);
+        else text_static(i, s);
+    }
     void i64(int i, int64_t v) { sqlite3_bind_int64(st_, i, v); }
     void f64(int i, double v) { sqlite3_bind_double(st_, i, v); }
     void null(int i) { sqlite3_bind_null(st_, i); }
@@ -119,6 +125,9 @@ struct SqliteStore::Impl {
                     return stopping || !tasks.empty() || queue.size() >= opt.batch_rows;
                 });
                 batch.swap(queue);
+                // The swapped-in vector may be small; growing it row by row while producers
+                // hold the lock moves large variants around (seen in the W1 profile).
+                if (queue.capacity() < opt.batch_rows) queue.reserve(opt.batch_rows);
                 todo.swap(tasks);
                 st.queue_depth = 0;
                 if (batch.empty() && todo.empty() && stopping) return;
@@ -173,7 +182,7 @@ struct SqliteStore::Impl {
         if (const auto* m = std::get_if<MetricRow>(&row)) {
             auto& s = *ins_metric;
             s.i64(1, m->series_id);
-            s.text_or_null(2, m->subject);
+            s.text_static_or_null(2, m->subject);
             s.f64(3, m->value);
             s.i64(4, m->t_us);
             const int rc = s.step();
@@ -186,10 +195,10 @@ struct SqliteStore::Impl {
         if (e.plugin_row > 0) s.i64(2, e.plugin_row);
         else s.null(2);
         s.i64(3, e.severity);
-        s.text(4, e.kind);
-        s.text_or_null(5, e.subject);
-        s.text(6, e.message);
-        s.text_or_null(7, e.detail_json);
+        s.text_static(4, e.kind);
+        s.text_static_or_null(5, e.subject);
+        s.text_static(6, e.message);
+        s.text_static_or_null(7, e.detail_json);
         s.i64(8, e.t_us);
         const int rc = s.step();
         s.reset();

@@ -133,6 +133,11 @@ class Reader {
         expect('"');
         std::string out;
         for (;;) {
+            // Copy a run of plain characters at once (the common case: no escapes).
+            std::size_t j = i_;
+            while (j < s_.size() && s_[j] != '"' && s_[j] != '\\' && static_cast<unsigned char>(s_[j]) >= 0x20) ++j;
+            out.append(s_.data() + i_, j - i_);
+            i_ = j;
             char c = next();
             if (c == '"') return out;
             if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string");
@@ -181,12 +186,23 @@ class Reader {
         while ((peek() >= '0' && peek() <= '9') || peek() == '.' || peek() == 'e' || peek() == 'E' ||
                peek() == '+' || peek() == '-')
             ++i_;
-        const std::string text(s_.substr(start, i_ - start));
+        // strtod needs a terminated string; short numbers (all real ones) use a stack buffer.
+        const std::string_view text = s_.substr(start, i_ - start);
+        char small[64];
+        std::string large;
+        const char* c_text = small;
+        if (text.size() < sizeof small) {
+            text.copy(small, text.size());
+            small[text.size()] = '\0';
+        } else {
+            large.assign(text);
+            c_text = large.c_str();
+        }
         char* end = nullptr;
-        const double v = std::strtod(text.c_str(), &end);
-        if (end != text.c_str() + text.size() || !std::isfinite(v)) {
+        const double v = std::strtod(c_text, &end);
+        if (end != c_text + text.size() || !std::isfinite(v)) {
             i_ = start;
-            fail("malformed number '" + text + "'");
+            fail("malformed number '" + std::string(text) + "'");
         }
         return v;
     }
