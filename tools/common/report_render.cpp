@@ -132,7 +132,7 @@ std::string y_axis(const Scale& sc, const std::string& unit) {
         o << "<text class=\"tick\" x=\"" << kL - 6 << "\" y=\"" << fixed(sc.y(v) + 4) << "\" text-anchor=\"end\">"
           << html_escape(format_number(v, 3)) << "</text>";
     }
-    o << "<text class=\"tick\" x=\"12\" y=\"" << kT + 4 << "\">" << html_escape(unit) << "</text>";
+    o << "<text class=\"tick\" x=\"4\" y=\"" << kT - 5 << "\">" << html_escape(unit) << "</text>";
     return o.str();
 }
 
