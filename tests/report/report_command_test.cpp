@@ -208,7 +208,7 @@ TEST(ReportCommand, BadInputIsSaidInWords) {
         }
     };
     check(empty_trial, {"Verdict: no data", "never ran", "No KPI was recorded"});
-    check(single, {"only one sample during the trial", "only one control group sample", "too few independent periods",
+    check(single, {"only one sample during the trial", "only one control group sample", "too few periods with data in both groups",
                    "| trial (P-1) | 1 | 42 | 42 |"});
     check(no_baseline, {"no samples in the baseline window", "| baseline | 0 | no data | no data |"});
     check(mixed, {"mixed units ('min', 's')", "Mixed units: no figures are computed"});

@@ -142,3 +142,54 @@ TEST(StatsValidation, FalsePositiveRateWithoutEffect) {
 }
 
 }  // namespace
+
+namespace {
+
+// Control-group design: both groups share a strong common signal (time of day) plus their own
+// AR(1) noise; the paired test must remove the shared part and keep its nominal error rates.
+Validation validate_paired(double true_effect, int runs) {
+    constexpr std::size_t kN = 2000;
+    Validation v;
+    for (int seed = 1; seed <= runs; ++seed) {
+        std::mt19937_64 rng(static_cast<uint64_t>(seed) * 104729);
+        auto control = ar1_series(rng, kN, 0.7, 10.0, 0);
+        auto pilot = ar1_series(rng, kN, 0.7, 10.0 + true_effect, 0);
+        for (std::size_t i = 0; i < kN; ++i) {
+            const double common = 5 * std::sin(static_cast<double>(i) / 150.0);  // shared daily rhythm
+            control[i].value += common;
+            pilot[i].value += common;
+        }
+        const int64_t width = tb::stats::choose_bucket_width_us(control.back().t_us, control.back().t_us);
+        const auto c = tb::stats::paired(tb::stats::bucket_means(control, 0, width), tb::stats::bucket_means(pilot, 0, width));
+        EXPECT_TRUE(c.ok) << c.reason;
+        if (c.ci_low <= true_effect && true_effect <= c.ci_high) ++v.covered;
+        if (c.p_value < 0.05) ++v.significant;
+        std::vector<double> a, b;
+        for (const auto& x : tb::stats::bucket_means(control, 0, width)) a.push_back(x.mean);
+        for (const auto& x : tb::stats::bucket_means(pilot, 0, width)) b.push_back(x.mean);
+        if (tb::stats::welch(a, b).p_value < 0.05) ++v.naive_significant;  // unpaired, for contrast
+    }
+    return v;
+}
+
+TEST(StatsValidation, PairedControlGroupCoverageAndFalsePositives) {
+    const auto e = validate_paired(0.5, 200);
+    const auto z = validate_paired(0.0, 200);
+    std::printf("paired, effect 0.5: coverage %d/200, significant %d/200 (unpaired Welch: %d/200)\n", e.covered,
+                e.significant, e.naive_significant);
+    std::printf("paired, no effect: coverage %d/200, false positives %d/200\n", z.covered, z.significant);
+    EXPECT_GE(e.covered, 186);
+    EXPECT_GE(z.covered, 186);
+    EXPECT_LE(z.significant, 18);
+    EXPECT_GE(z.significant, 2);
+    EXPECT_GE(e.significant, 180);
+    EXPECT_LT(e.naive_significant, e.significant);  // pairing is what makes the effect visible
+}
+
+TEST(Stats, PairedNeedsOverlappingBuckets) {
+    const auto c = tb::stats::paired({{0, 3, 1.0}, {10, 3, 2.0}}, {{20, 3, 1.0}, {30, 3, 2.0}});
+    EXPECT_FALSE(c.ok);
+    EXPECT_NE(c.reason.find("too few periods with data in both groups"), std::string::npos);
+}
+
+}  // namespace

@@ -131,26 +131,37 @@ void compare(KpiResult& k, const EvaluationSpec& spec) {
     const int64_t span_t = *k.trial.last_us - *k.trial.first_us;
     const int64_t span_r = *k.reference.last_us - *k.reference.first_us;
     k.bucket_us = spec.bucket_us.value_or(stats::choose_bucket_width_us(span_t, span_r));
-    // Buckets start at each group's first sample, so both groups are cut the same way.
-    k.trial.buckets = stats::bucket_means(k.trial.samples, *k.trial.first_us, k.bucket_us);
-    k.reference.buckets = stats::bucket_means(k.reference.samples, *k.reference.first_us, k.bucket_us);
-    std::vector<double> a, b;
-    for (const auto& x : k.reference.buckets) a.push_back(x.mean);
-    for (const auto& x : k.trial.buckets) b.push_back(x.mean);
-    k.test = stats::welch(a, b);
+    if (k.comparison == "control group") {
+        // Same period: one bucket grid for both groups, and a paired test per bucket.
+        const int64_t origin = std::min(*k.trial.first_us, *k.reference.first_us);
+        const int64_t span = std::max(*k.trial.last_us, *k.reference.last_us) - origin;
+        k.bucket_us = spec.bucket_us.value_or(stats::choose_bucket_width_us(span, span));
+        k.trial.buckets = stats::bucket_means(k.trial.samples, origin, k.bucket_us);
+        k.reference.buckets = stats::bucket_means(k.reference.samples, origin, k.bucket_us);
+        k.test = stats::paired(k.reference.buckets, k.trial.buckets);
+    } else {
+        // Before/after: each window cut into buckets of the same width from its first sample.
+        k.trial.buckets = stats::bucket_means(k.trial.samples, *k.trial.first_us, k.bucket_us);
+        k.reference.buckets = stats::bucket_means(k.reference.samples, *k.reference.first_us, k.bucket_us);
+        std::vector<double> a, b;
+        for (const auto& x : k.reference.buckets) a.push_back(x.mean);
+        for (const auto& x : k.trial.buckets) b.push_back(x.mean);
+        k.test = stats::welch(a, b);
+    }
+    const std::size_t na = k.test.n_a, nb = k.test.n_b;
     if (!k.test.ok) {
         k.notes.push_back(k.test.reason);
         k.verdict = "inconclusive";
         k.verdict_text = "Not enough independent data for a test: " + k.test.reason + ".";
         return;
     }
-    if (k.test.lag1_autocorrelation && *k.test.lag1_autocorrelation > 0.5 && a.size() + b.size() >= 10) {
+    if (k.test.lag1_autocorrelation && *k.test.lag1_autocorrelation > 0.5 && na + nb >= 10) {
         k.notes.push_back("the bucket means are still strongly autocorrelated (lag-1 " +
                           stats::format_number(*k.test.lag1_autocorrelation, 2) +
                           "): the confidence interval may be too narrow; longer windows or --bucket would help");
     }
-    if (a.size() < 5 || b.size() < 5) {
-        k.notes.push_back("few independent periods (" + std::to_string(a.size()) + " and " + std::to_string(b.size()) +
+    if (na < 5 || nb < 5) {
+        k.notes.push_back("few independent periods (" + std::to_string(na) + " and " + std::to_string(nb) +
                           "): the test has little power");
     }
     k.verdict = verdict_for(k.test, k.better);

@@ -278,6 +278,20 @@ svg.chart{display:block;margin:.4em 0;background:#fff;border:1px solid #e4e7eb}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 .3em 0 1em;vertical-align:middle}
 )css";
 
+std::string format_p(double p) { return p < 0.0001 ? "< 0.0001" : format_number(p, 3); }
+
+std::string method_text(const stats::Comparison& c) {
+    return c.method == "paired" ? "paired t-test per bucket" : "Welch's t-test";
+}
+
+std::string periods_text(const KpiResult& k) {
+    if (k.test.method == "paired") {
+        return std::to_string(k.test.n_b) + " paired buckets of " + bucket_text(k.bucket_us);
+    }
+    return std::to_string(k.test.n_b) + " trial vs " + std::to_string(k.test.n_a) + " " + k.reference.label +
+           " buckets of " + bucket_text(k.bucket_us);
+}
+
 std::string figures_row_md(const std::string& label, const stats::Descriptive& d) {
     return "| " + label + " | " + std::to_string(d.count) + " | " + opt(d.mean) + " | " + opt(d.median) + " | " +
            opt(d.p5) + " | " + opt(d.p95) + " | " + opt(d.min) + " | " + opt(d.max) + " |\n";
@@ -314,7 +328,8 @@ std::string render_markdown(const std::vector<TrialReport>& reports, const Rende
     std::ostringstream o;
     o << "# Pilot evaluation\n\nDatabase: `" << ctx.database << "`";
     if (!ctx.generated_at.empty()) o << ", generated " << ctx.generated_at;
-    o << ". Method: Welch's t-test on bucket means (see docs/evaluation.md).\n";
+    o << ". Method: t-tests on bucket means (paired per bucket against a control group, Welch against a "
+         "baseline window), 95% confidence intervals, Hedges' g (see docs/evaluation.md).\n";
     if (reports.empty()) o << "\nNo trials to report.\n";
     for (const auto& r : reports) {
         o << "\n## " << trial_title(r) << "\n\n";
@@ -342,9 +357,8 @@ std::string render_markdown(const std::vector<TrialReport>& reports, const Rende
                 o << "- Difference (trial - " << k.reference.label << "): " << format_number(k.test.difference) << " "
                   << k.unit << ", 95% CI " << format_number(k.test.ci_low) << " to " << format_number(k.test.ci_high);
                 if (k.test.relative_ok) o << " (" << format_number(100 * k.test.relative, 3) << "%)";
-                o << "\n- p-value: " << format_number(k.test.p_value, 3) << " (Welch, df "
-                  << format_number(k.test.df, 3) << ", " << k.test.n_b << " vs " << k.test.n_a << " buckets of "
-                  << bucket_text(k.bucket_us) << ")\n";
+                o << "\n- p-value: " << format_p(k.test.p_value) << " (" << method_text(k.test) << ", df "
+                  << format_number(k.test.df, 3) << ", " << periods_text(k) << ")\n";
                 o << "- Effect size (Hedges' g): " << (k.test.hedges_g ? format_number(*k.test.hedges_g, 3) : "n/a") << "\n";
             }
             o << "- Verdict: **" << k.verdict << "**. " << k.verdict_text << "\n";
@@ -365,7 +379,8 @@ std::string render_markdown(const std::vector<TrialReport>& reports, const Rende
 }
 
 std::string render_json(const std::vector<TrialReport>& reports, const RenderContext& ctx) {
-    nlohmann::json out{{"database", ctx.database}, {"method", "welch-t-on-bucket-means"}};
+    nlohmann::json out{{"database", ctx.database}, {"method", "t-test on bucket means: paired (control group) or "
+                                                              "Welch (baseline window)"}};
     if (!ctx.generated_at.empty()) out["generated_at"] = ctx.generated_at;
     out["trials"] = nlohmann::json::array();
     for (const auto& r : reports) {
@@ -387,7 +402,7 @@ std::string render_json(const std::vector<TrialReport>& reports, const RenderCon
                              {"verdict", k.verdict}, {"verdict_text", k.verdict_text}, {"notes", k.notes},
                              {"trial", group_json(k.trial)}, {"reference", group_json(k.reference)}};
             const auto& c = k.test;
-            j["test"] = {{"ok", c.ok}, {"reason", c.reason}, {"n_reference_buckets", c.n_a}, {"n_trial_buckets", c.n_b}};
+            j["test"] = {{"method", c.method}, {"ok", c.ok}, {"reason", c.reason}, {"n_reference_buckets", c.n_a}, {"n_trial_buckets", c.n_b}};
             if (c.ok) {
                 j["test"].update({{"difference", jnum(c.difference)}, {"ci95_low", jnum(c.ci_low)},
                                   {"ci95_high", jnum(c.ci_high)}, {"p_value", jnum(c.p_value)}, {"t", jnum(c.t)},
@@ -475,7 +490,8 @@ std::string render_html(const std::vector<TrialReport>& reports, const RenderCon
       << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>" << kCss << "</style></head><body>";
     o << "<h1>Pilot evaluation</h1><p>Database <code>" << html_escape(ctx.database) << "</code>";
     if (!ctx.generated_at.empty()) o << ", generated " << html_escape(ctx.generated_at);
-    o << ". Method: Welch's t-test on bucket means, 95% confidence intervals, Hedges' g.</p>";
+    o << ". Method: t-tests on bucket means (paired per bucket against a control group, Welch against a "
+         "baseline window), 95% confidence intervals, Hedges' g.</p>";
     if (reports.empty()) o << "<p class=\"none\">No trials to report.</p>";
     for (const auto& r : reports) {
         o << "<section class=\"trial\"><h2>" << html_escape(trial_title(r)) << "</h2><table>";
@@ -511,11 +527,11 @@ std::string render_html(const std::vector<TrialReport>& reports, const RenderCon
                   << (k.test.relative_ok ? " (" + html_escape(format_number(100 * k.test.relative, 3)) + "%)" : "")
                   << "</td></tr><tr><th>95% confidence interval</th><td>" << html_escape(format_number(k.test.ci_low))
                   << " to " << html_escape(format_number(k.test.ci_high)) << "</td></tr><tr><th>p-value</th><td>"
-                  << html_escape(format_number(k.test.p_value, 3)) << "</td></tr><tr><th>effect size (Hedges' g)</th><td>"
+                  << html_escape(format_p(k.test.p_value) + " (" + method_text(k.test) + ")")
+                  << "</td></tr><tr><th>effect size (Hedges' g)</th><td>"
                   << html_escape(k.test.hedges_g ? format_number(*k.test.hedges_g, 3) : "n/a (no variation)")
-                  << "</td></tr><tr><th>independent periods</th><td>" << k.test.n_b << " trial, " << k.test.n_a << " "
-                  << html_escape(k.reference.label) << " (buckets of " << html_escape(bucket_text(k.bucket_us))
-                  << ")</td></tr></table>";
+                  << "</td></tr><tr><th>periods compared</th><td>" << html_escape(periods_text(k))
+                  << "</td></tr></table>";
             }
             o << "<p><strong>" << html_escape(k.verdict) << "</strong>: " << html_escape(k.verdict_text) << "</p>";
             for (const auto& n : k.notes) o << "<p class=\"note\">Note: " << html_escape(n) << "</p>";

@@ -97,6 +97,7 @@ std::optional<double> lag1_autocorrelation(const std::vector<double>& v) {
 
 Comparison welch(const std::vector<double>& a, const std::vector<double>& b, double confidence) {
     Comparison c;
+    c.method = "welch";
     c.n_a = a.size();
     c.n_b = b.size();
     if (a.size() < 2 || b.size() < 2) {
@@ -135,6 +136,54 @@ Comparison welch(const std::vector<double>& a, const std::vector<double>& b, dou
     if (ra && rb) c.lag1_autocorrelation = (*ra + *rb) / 2;
     else if (ra) c.lag1_autocorrelation = ra;
     else if (rb) c.lag1_autocorrelation = rb;
+    c.ok = std::isfinite(c.ci_low) && std::isfinite(c.ci_high) && std::isfinite(c.p_value);
+    if (!c.ok) c.reason = "the test did not give finite figures (extreme values?)";
+    return c;
+}
+
+Comparison paired(const std::vector<Bucket>& a, const std::vector<Bucket>& b, double confidence) {
+    std::map<int64_t, double> by_start;
+    for (const auto& x : a) by_start[x.start_us] = x.mean;
+    std::vector<double> xa, xb, d;
+    for (const auto& y : b) {
+        const auto it = by_start.find(y.start_us);
+        if (it == by_start.end()) continue;
+        xa.push_back(it->second);
+        xb.push_back(y.mean);
+        d.push_back(y.mean - it->second);
+    }
+    Comparison c;
+    c.method = "paired";
+    c.n_a = c.n_b = d.size();
+    if (d.size() < 2) {
+        c.reason = "too few periods with data in both groups to pair (" + std::to_string(d.size()) +
+                   "; at least 2 are needed)";
+        return c;
+    }
+    c.mean_a = mean_of(xa);
+    c.mean_b = mean_of(xb);
+    c.difference = mean_of(d);
+    if (c.mean_a != 0) {
+        c.relative = c.difference / std::fabs(c.mean_a);
+        c.relative_ok = std::isfinite(c.relative);
+    }
+    const double n = static_cast<double>(d.size());
+    const double se = std::sqrt(variance_of(d, c.difference) / n);
+    if (!(se > 0) || !std::isfinite(se)) {
+        c.reason = "the paired differences do not vary, so no confidence interval can be given";
+        return c;
+    }
+    c.df = n - 1;
+    c.t = c.difference / se;
+    const boost::math::students_t dist(c.df);
+    const double q = boost::math::quantile(boost::math::complement(dist, (1 - confidence) / 2));
+    c.ci_low = c.difference - q * se;
+    c.ci_high = c.difference + q * se;
+    c.p_value = std::clamp(2 * boost::math::cdf(boost::math::complement(dist, std::fabs(c.t))), 0.0, 1.0);
+    const double var_a = variance_of(xa, c.mean_a), var_b = variance_of(xb, c.mean_b);
+    const double pooled = std::sqrt((var_a + var_b) / 2);
+    if (pooled > 0) c.hedges_g = c.difference / pooled * (1 - 3 / (4 * (2 * n) - 9));
+    c.lag1_autocorrelation = lag1_autocorrelation(d);
     c.ok = std::isfinite(c.ci_low) && std::isfinite(c.ci_high) && std::isfinite(c.p_value);
     if (!c.ok) c.reason = "the test did not give finite figures (extreme values?)";
     return c;

@@ -54,6 +54,7 @@ int64_t choose_bucket_width_us(int64_t span_a_us, int64_t span_b_us);
 
 // Welch's t-test of mean(b) - mean(a) on two sets of independent values (bucket means).
 struct Comparison {
+    std::string method;       // "welch" or "paired"
     bool ok = false;
     std::string reason;       // why there is no result, in words (when !ok)
     double difference = 0;    // mean(b) - mean(a)
@@ -68,6 +69,12 @@ struct Comparison {
     std::optional<double> lag1_autocorrelation;  // of the bucket means, pooled (a warning sign)
 };
 Comparison welch(const std::vector<double>& a, const std::vector<double>& b, double confidence = 0.95);
+
+// Paired t-test for a control group measured in the same period: bucket means of both groups on
+// the same grid, paired by bucket start, and a one-sample t-test on the differences b - a. Pairing
+// removes what both groups share (time of day, weather, events), which dominates city series.
+// Hedges' g is still the between-group standardised difference of the paired bucket means.
+Comparison paired(const std::vector<Bucket>& a, const std::vector<Bucket>& b, double confidence = 0.95);
 
 // Lag-1 autocorrelation of a sequence (empty with fewer than 3 values or zero variance).
 std::optional<double> lag1_autocorrelation(const std::vector<double>& v);
