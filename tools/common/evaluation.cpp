@@ -323,7 +323,10 @@ host::Result<TrialReport> evaluate(sqlite3* db, const EvaluationSpec& spec) {
             // The same KPI of the same plugin, from any run, inside the baseline window.
             Query q(db, "SELECT COALESCE(m.subject, ''), m.value, m.t_us, s.unit FROM metrics m JOIN series s ON "
                         "s.id = m.series_id JOIN plugins p ON p.id = s.plugin_row WHERE p.plugin_id = ? AND s.name = ? "
-                        "AND m.t_us >= ? AND m.t_us < ?");
+                        "AND m.t_us >= ? AND m.t_us < ?" +
+                            // Never count the trial's own samples twice (e.g. replayed data stamped
+                            // inside the baseline window).
+                            (rows.empty() ? std::string() : " AND s.plugin_row NOT IN " + in_list(rows)));
             if (!q.ok()) return Error{"reading baseline metrics: " + q.error(), "sql"};
             q.bind(1, spec.plugin_id).bind(2, name).bind(3, *spec.baseline_from_us).bind(4, *spec.baseline_until_us);
             while (q.step()) {

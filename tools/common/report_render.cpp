@@ -263,7 +263,7 @@ std::string distribution_chart(const KpiResult& k) {
 const char* kCss = R"css(
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#1d2733}
 h1{font-size:1.6em}h2{border-bottom:2px solid #d0d7de;padding-bottom:.2em;margin-top:2em}h3{margin-top:1.5em}
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #d0d7de;padding:.25em .6em;text-align:right}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #d0d7de;padding:.25em .6em;text-align:right}td.l{text-align:left}
 th{background:#f3f5f7}td:first-child,th:first-child{text-align:left}
 .verdict{padding:.6em 1em;border-radius:6px;font-weight:600}
 .v-improved{background:#dff3e3}.v-harmful,.v-worsened{background:#fbe0e0}.v-other{background:#f0f1f3}
@@ -547,7 +547,7 @@ std::string render_html(const std::vector<TrialReport>& reports, const RenderCon
         }
         o << "<h3>Guardrails</h3><table><tr><th>guardrail</th><th>status</th><th>detail</th></tr>";
         for (const auto& g : r.guardrails) {
-            o << "<tr><td>" << html_escape(g.name) << "</td><td class=\"" << g.status << "\">" << g.status << "</td><td>"
+            o << "<tr><td>" << html_escape(g.name) << "</td><td class=\"" << g.status << "\">" << g.status << "</td><td class=\"l\">"
               << html_escape(g.detail) << "</td></tr>";
         }
         o << "</table>";
