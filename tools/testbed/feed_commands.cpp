@@ -78,11 +78,6 @@ int run_sim(const SimArgs& a) {
     }
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    if (!(*pub)->wait_for_subscriber(std::chrono::milliseconds(static_cast<int64_t>(a.wait_s * 1000)))) {
-        std::cerr << "testbed feed sim: no host subscribed at " << endpoint << " within " << a.wait_s
-                  << " s (is testbed-host running on this testbed?)\n";
-        return kExitFailure;
-    }
     feedsim::CitySim sim(*cfg, a.seed);
     std::unique_ptr<GuidanceFollower> follower;
     if (!a.follow.empty()) {
@@ -93,6 +88,11 @@ int run_sim(const SimArgs& a) {
                       << " (give the host's output endpoint, e.g. tcp://127.0.0.1:7601)\n";
             return kExitUsage;
         }
+    }
+    if (!(*pub)->wait_for_subscriber(std::chrono::milliseconds(static_cast<int64_t>(a.wait_s * 1000)))) {
+        std::cerr << "testbed feed sim: no host subscribed at " << endpoint << " within " << a.wait_s
+                  << " s (is testbed-host running on this testbed?)\n";
+        return kExitFailure;
     }
     const int64_t sim_start = a.start > 0 ? static_cast<int64_t>(a.start * 1e6) : host::now_us();
     const auto t0 = std::chrono::steady_clock::now();
