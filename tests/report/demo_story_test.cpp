@@ -45,3 +45,15 @@ TEST(DemoStory, GuidanceShortensSearchTimeAndReportDetectsIt) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(DemoStory, FollowNeedsAValidEndpoint) {
+    const auto r = tb::test::run(tb::test::bin_dir() / "testbed",
+                                 {"feed", "sim", "--testbed", tb::test::testbed_dir("city-centre").string(), "--endpoint",
+                                  "ipc:///nonexistent/in.sock", "--follow", "not-an-endpoint", "--wait", "0.1"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("--follow not-an-endpoint"), std::string::npos) << r.err;
+}
+
+}  // namespace
