@@ -1,5 +1,7 @@
 #include "feedsim/city_sim.hpp"
 
+#include "feedsim/parking_search.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <numbers>
@@ -138,7 +140,8 @@ class Generic final : public CitySim::Model {
 
 }  // namespace
 
-CitySim::CitySim(const host::TestbedConfig& testbed, uint64_t seed) : rng_(seed) {
+CitySim::CitySim(const host::TestbedConfig& testbed, uint64_t seed)
+    : rng_(seed), guidance_(std::make_shared<GuidanceBoard>()) {
     for (const auto& g : testbed.sensors) {
         const auto n = static_cast<std::size_t>(g.count);
         std::unique_ptr<Model> m;
@@ -146,6 +149,7 @@ CitySim::CitySim(const host::TestbedConfig& testbed, uint64_t seed) : rng_(seed)
         else if (g.kind == "footfall") m = std::make_unique<Footfall>(n, rng_);
         else if (g.kind == "parking") m = std::make_unique<Parking>(n, rng_);
         else if (g.kind == "air_quality") m = std::make_unique<AirQuality>(n, rng_);
+        else if (g.kind == "parking_search") m = make_parking_search_model(g.ids(), rng_, guidance_);
         else m = std::make_unique<Generic>(g.kind);
         const auto ids = g.ids();
         for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -166,6 +170,11 @@ CitySim::CitySim(const host::TestbedConfig& testbed, uint64_t seed) : rng_(seed)
 CitySim::~CitySim() = default;
 
 std::size_t CitySim::sensor_count() const noexcept { return sensors_.size(); }
+
+void CitySim::on_guidance(const std::string& zone, int64_t t_us) {
+    guidance_->received(zone, t_us);
+    ++guidance_->messages;
+}
 
 Reading CitySim::next(int64_t t_us) {
     Reading r;

@@ -19,6 +19,8 @@
 
 namespace tb::feedsim {
 
+class GuidanceBoard;  // feedsim/parking_search.hpp
+
 struct Reading {
     std::string topic;
     std::string payload;
@@ -35,6 +37,10 @@ class CitySim {
     Reading next(int64_t t_us);
 
     std::size_t sensor_count() const noexcept;
+
+    // Guidance a plugin published for a parking zone (guidance/parking/<zone>), received at
+    // simulated time t_us: drivers in that zone follow it (feedsim/parking_search.hpp).
+    void on_guidance(const std::string& zone, int64_t t_us);
 
     // Model interface, one per sensor kind.
     class Model {
@@ -55,6 +61,7 @@ class CitySim {
         int decimals;
     };
     std::mt19937_64 rng_;
+    std::shared_ptr<GuidanceBoard> guidance_;
     std::vector<std::unique_ptr<Model>> models_;
     std::vector<Sensor> sensors_;
     std::size_t next_ = 0;

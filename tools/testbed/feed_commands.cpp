@@ -6,6 +6,8 @@
 #include "feedsim/city_sim.hpp"
 
 #include <CLI/CLI.hpp>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include <csignal>
 #include <iostream>
@@ -28,6 +30,34 @@ struct SimArgs {
     double start = 0;
     bool max = false;
     double wait_s = 5;
+    std::string follow;  // host output endpoint: simulated drivers follow guidance published there
+};
+
+// Subscribes to a host's output PUB for guidance/parking/ and hands each zone to the simulator.
+// Non-blocking: the simulator polls it between readings, so pacing is unaffected.
+class GuidanceFollower {
+   public:
+    explicit GuidanceFollower(const std::string& endpoint) : sub_(ctx_, zmq::socket_type::sub) {
+        sub_.set(zmq::sockopt::subscribe, "guidance/parking/");
+        sub_.set(zmq::sockopt::linger, 0);
+        sub_.connect(endpoint);
+    }
+    void poll(feedsim::CitySim& sim, int64_t t_us) {
+        for (int i = 0; i < 1000; ++i) {  // bounded: at most 1000 messages per poll
+            std::vector<zmq::message_t> frames;
+            const auto n = zmq::recv_multipart(sub_, std::back_inserter(frames), zmq::recv_flags::dontwait);
+            if (!n) return;
+            if (frames.empty()) continue;
+            const std::string topic = frames.front().to_string();
+            sim.on_guidance(topic.substr(topic.rfind('/') + 1), t_us);
+            ++received;
+        }
+    }
+    uint64_t received = 0;
+
+   private:
+    zmq::context_t ctx_;
+    zmq::socket_t sub_;
 };
 
 int run_sim(const SimArgs& a) {
@@ -48,12 +78,22 @@ int run_sim(const SimArgs& a) {
     }
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    feedsim::CitySim sim(*cfg, a.seed);
+    std::unique_ptr<GuidanceFollower> follower;
+    if (!a.follow.empty()) {
+        try {
+            follower = std::make_unique<GuidanceFollower>(a.follow);
+        } catch (const zmq::error_t& e) {
+            std::cerr << "testbed feed sim: --follow " << a.follow << ": " << e.what()
+                      << " (give the host's output endpoint, e.g. tcp://127.0.0.1:7601)\n";
+            return kExitUsage;
+        }
+    }
     if (!(*pub)->wait_for_subscriber(std::chrono::milliseconds(static_cast<int64_t>(a.wait_s * 1000)))) {
         std::cerr << "testbed feed sim: no host subscribed at " << endpoint << " within " << a.wait_s
                   << " s (is testbed-host running on this testbed?)\n";
         return kExitFailure;
     }
-    feedsim::CitySim sim(*cfg, a.seed);
     const int64_t sim_start = a.start > 0 ? static_cast<int64_t>(a.start * 1e6) : host::now_us();
     const auto t0 = std::chrono::steady_clock::now();
     uint64_t sent = 0;
@@ -73,6 +113,7 @@ int run_sim(const SimArgs& a) {
         // Simulated time advances with real time times --speed, or per message at --max.
         const double sim_elapsed_s = a.max ? static_cast<double>(sent) / std::max(a.rate, 1.0) : elapsed;
         const int64_t t_us = sim_start + static_cast<int64_t>(sim_elapsed_s * a.speed * 1e6);
+        if (follower) follower->poll(sim, t_us);
         const auto r = sim.next(t_us);
         if (!(*pub)->send(r.topic, r.payload, r.type, r.t_us)) {
             std::cerr << "testbed feed sim: send failed after " << sent << " message(s)\n";
@@ -82,7 +123,9 @@ int run_sim(const SimArgs& a) {
     }
     (*pub)->close();
     std::cout << "testbed feed sim: sent " << sent << " message(s) from " << sim.sensor_count() << " sensor(s) to "
-              << endpoint << "\n";
+              << endpoint;
+    if (follower) std::cout << "; followed " << follower->received << " guidance message(s)";
+    std::cout << "\n";
     return kExitOk;
 }
 
@@ -104,6 +147,8 @@ void register_feed_commands(CLI::App& app) {
         ->check(CLI::PositiveNumber)->capture_default_str();
     sim->add_option("--start", a->start, "Simulated start time, seconds since the Unix epoch (default: now)");
     sim->add_flag("--max", a->max, "Send as fast as possible (simulated time advances 1/rate per message)");
+    sim->add_option("--follow", a->follow,
+                    "Host output endpoint to follow: simulated drivers use guidance/parking/<zone> published there");
     sim->add_option("--wait", a->wait_s, "Seconds to wait for the host to subscribe")->capture_default_str();
     sim->callback([a] {
         const int rc = run_sim(*a);

@@ -1,5 +1,11 @@
-// testbed report: pilot-results summary per plugin and metric, read from a results database.
+// testbed report: pilot results from a results database. Without --trial/--testbed/--plugin: the
+// summary per plugin and metric (count/mean/min/max/p95) and events by severity. With them: the
+// evaluation report per trial (KPIs against a baseline or control group, guardrails, data quality)
+// as Markdown, HTML, JSON or CSV (tools/common/evaluation.hpp, docs/evaluation.md).
 #include "commands.hpp"
+#include "common/clock.hpp"
+#include "common/evaluation.hpp"
+#include "common/report_render.hpp"
 #include "store/sqlite_store.hpp"
 
 #include <CLI/CLI.hpp>
@@ -9,8 +15,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 namespace tb::cli {
 namespace {
@@ -19,6 +27,16 @@ struct ReportArgs {
     std::string db = "results.db";
     int64_t run = 0;
     bool json = false;
+    // Evaluation mode.
+    std::optional<int64_t> trial;
+    std::string testbed;
+    std::string plugin;
+    std::string format;  // md | html | json | csv (default md; --json means json)
+    std::string out;
+    std::vector<std::string> control_subjects;
+    std::string control_prefix;
+    std::optional<double> baseline_from_s, baseline_until_s;
+    std::optional<double> bucket_s;
 };
 
 struct SeriesStats {
@@ -148,6 +166,93 @@ int run_report(const ReportArgs& a) {
     return kExitOk;
 }
 
+int fail(int code, const std::string& msg) {
+    std::cerr << "testbed report: " << msg << "\n";
+    return code;
+}
+
+int run_evaluation(const ReportArgs& a) {
+    const int modes = (a.trial ? 1 : 0) + (a.testbed.empty() ? 0 : 1) + (a.plugin.empty() ? 0 : 1);
+    if (modes > 1) return fail(kExitUsage, "give only one of --trial, --testbed and --plugin");
+    const bool adhoc_flags = !a.control_subjects.empty() || !a.control_prefix.empty() || a.baseline_from_s ||
+                             a.baseline_until_s;
+    if (adhoc_flags && a.plugin.empty()) {
+        return fail(kExitUsage, "--control-subjects, --control-prefix and --baseline-from/--baseline-until describe an "
+                                "ad-hoc evaluation and need --plugin; a trial stores its own baseline and control group");
+    }
+    if (a.baseline_from_s.has_value() != a.baseline_until_s.has_value() ||
+        (a.baseline_from_s && *a.baseline_until_s <= *a.baseline_from_s)) {
+        return fail(kExitUsage, "--baseline-from and --baseline-until go together, and until must be after from "
+                                "(seconds since the Unix epoch)");
+    }
+    auto dbr = host::open_database(a.db, false);
+    if (!dbr) return fail(kExitUsage, dbr.error().message);
+    sqlite3* db = *dbr;
+    std::vector<report::EvaluationSpec> specs;
+    if (a.trial) {
+        auto s = report::spec_for_trial(db, *a.trial);
+        if (!s) {
+            sqlite3_close(db);
+            return fail(kExitUsage, a.db + ": " + s.error().message + " (list trials with `testbed trial list`)");
+        }
+        specs.push_back(std::move(*s));
+    } else if (!a.testbed.empty()) {
+        auto ids = report::trials_of_testbed(db, a.testbed);
+        if (!ids) {
+            sqlite3_close(db);
+            return fail(kExitUsage, a.db + ": " + ids.error().message);
+        }
+        for (int64_t id : *ids) {
+            auto s = report::spec_for_trial(db, id);
+            if (!s) {
+                sqlite3_close(db);
+                return fail(kExitFailure, a.db + ": " + s.error().message);
+            }
+            specs.push_back(std::move(*s));
+        }
+        if (specs.empty()) std::cerr << "testbed report: " << a.db << " has no trials for testbed '" << a.testbed << "'\n";
+    } else {
+        report::EvaluationSpec s;
+        s.plugin_id = a.plugin;
+        s.control_subjects = a.control_subjects;
+        s.control_prefix = a.control_prefix;
+        if (a.baseline_from_s) {
+            s.baseline_from_us = static_cast<int64_t>(*a.baseline_from_s * 1e6);
+            s.baseline_until_us = static_cast<int64_t>(*a.baseline_until_s * 1e6);
+        }
+        if (a.run > 0) s.run_id = a.run;
+        specs.push_back(std::move(s));
+    }
+    std::vector<report::TrialReport> reports;
+    for (auto& s : specs) {
+        if (a.bucket_s) s.bucket_us = static_cast<int64_t>(*a.bucket_s * 1e6);
+        auto r = report::evaluate(db, s);
+        if (!r) {
+            sqlite3_close(db);
+            return fail(kExitFailure, a.db + ": " + r.error().message);
+        }
+        reports.push_back(std::move(*r));
+    }
+    sqlite3_close(db);
+    const std::string fmt = a.format.empty() ? (a.json ? "json" : "md") : a.format;
+    report::RenderContext ctx{a.db, report::iso_time(host::now_us())};
+    std::string text;
+    if (fmt == "md") text = report::render_markdown(reports, ctx);
+    else if (fmt == "html") text = report::render_html(reports, ctx);
+    else if (fmt == "json") text = report::render_json(reports, ctx);
+    else text = report::render_csv(reports, ctx);
+    if (a.out.empty()) {
+        std::cout << text;
+        return kExitOk;
+    }
+    std::ofstream f(a.out, std::ios::binary | std::ios::trunc);
+    f << text;
+    f.close();
+    if (!f) return fail(kExitFailure, a.out + ": cannot write the report (check the folder exists and is writable)");
+    std::cout << "testbed report: wrote " << a.out << "\n";
+    return kExitOk;
+}
+
 }  // namespace
 
 void register_report_commands(CLI::App& app) {
@@ -156,8 +261,27 @@ void register_report_commands(CLI::App& app) {
     rep->add_option("--db", a->db, "Results database")->capture_default_str();
     rep->add_option("--run", a->run, "Only this run id (default: every run in the database)");
     rep->add_flag("--json", a->json, "Print JSON instead of a table");
+    rep->add_option("--trial", a->trial, "Evaluate this trial: KPIs vs baseline or control, guardrails, data quality");
+    rep->add_option("--testbed", a->testbed, "Evaluate every trial of this testbed");
+    rep->add_option("--plugin", a->plugin, "Evaluate a plugin id without a trial record (ad hoc; see --control-*)");
+    rep->add_option("--format", a->format, "Evaluation output: md (default), html, json or csv")
+        ->check(CLI::IsMember({"md", "html", "json", "csv"}));
+    rep->add_option("--out", a->out, "Write the evaluation to this file instead of stdout");
+    rep->add_option("--control-subjects", a->control_subjects, "With --plugin: subjects forming the control group")
+        ->delimiter(',');
+    rep->add_option("--control-prefix", a->control_prefix, "With --plugin: subjects starting with this are control");
+    rep->add_option("--baseline-from", a->baseline_from_s, "With --plugin: baseline window start (s since epoch)");
+    rep->add_option("--baseline-until", a->baseline_until_s, "With --plugin: baseline window end (s since epoch)");
+    rep->add_option("--bucket", a->bucket_s, "Bucket width in seconds for the test (default: automatic)")
+        ->check(CLI::PositiveNumber);
     rep->callback([a] {
-        const int rc = run_report(*a);
+        const bool evaluation = a->trial || !a->testbed.empty() || !a->plugin.empty();
+        if (!evaluation && (!a->format.empty() || !a->out.empty())) {
+            std::cerr << "testbed report: --format and --out apply to an evaluation: add --trial ID, --testbed NAME "
+                         "or --plugin ID\n";
+            throw CLI::RuntimeError(kExitUsage);
+        }
+        const int rc = evaluation ? run_evaluation(*a) : run_report(*a);
         if (rc != 0) throw CLI::RuntimeError(rc);
     });
 }
