@@ -1,5 +1,7 @@
 #include "common/feed_publisher.hpp"
 
+#include "bus/curve.hpp"
+
 #include <zmq.hpp>
 
 #include <thread>
@@ -15,6 +17,18 @@ host::Result<std::unique_ptr<FeedPublisher>> FeedPublisher::open(FeedPublisherOp
     p->sock_ = std::make_unique<zmq::socket_t>(*p->ctx_, zmq::socket_type::xpub);
     p->sock_->set(zmq::sockopt::sndhwm, opt.sndhwm);
     p->sock_->set(zmq::sockopt::xpub_verbose, 1);
+    if (!opt.curve_server_key.empty() || !opt.curve_client_key_file.empty()) {
+        if (opt.curve_server_key.empty() || opt.curve_client_key_file.empty()) {
+            return host::Error{"CURVE needs both the server's public key and this client's key file", "usage"};
+        }
+        auto server = host::resolve_curve_public_key(opt.curve_server_key);
+        if (!server) return server.error();
+        auto mine = host::load_curve_key_file(opt.curve_client_key_file, true);
+        if (!mine) return mine.error();
+        p->sock_->set(zmq::sockopt::curve_serverkey, *server);
+        p->sock_->set(zmq::sockopt::curve_publickey, mine->public_z85);
+        p->sock_->set(zmq::sockopt::curve_secretkey, mine->secret_z85);
+    }
     try {
         if (opt.bind) p->sock_->bind(opt.endpoint);
         else p->sock_->connect(opt.endpoint);

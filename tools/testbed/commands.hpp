@@ -15,5 +15,8 @@ inline constexpr int kExitUsage = 2;    // bad arguments or input (message on st
 
 void register_feed_commands(CLI::App& app);    // testbed feed sim ...
 void register_report_commands(CLI::App& app);  // testbed report ...
+void register_feed_record_commands(CLI::App& app);  // testbed feed record|replay (after feed)
+void register_feed_bridge_commands(CLI::App& app);  // testbed feed mqtt|mavlink|proxy (after feed)
+void register_keys_commands(CLI::App& app);         // testbed keys new
 
 }  // namespace tb::cli

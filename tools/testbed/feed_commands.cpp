@@ -3,7 +3,9 @@
 #include "common/clock.hpp"
 #include "common/feed_publisher.hpp"
 #include "config/testbed_config.hpp"
+#include "feed_curve.hpp"
 #include "feedsim/city_sim.hpp"
+#include "feedsim/drone_sim.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -28,6 +30,7 @@ struct SimArgs {
     double start = 0;
     bool max = false;
     double wait_s = 5;
+    CurveClientArgs curve;
 };
 
 int run_sim(const SimArgs& a) {
@@ -41,7 +44,12 @@ int run_sim(const SimArgs& a) {
         return kExitUsage;
     }
     const std::string endpoint = a.endpoint.empty() ? cfg->host.ingest.front() : a.endpoint;
-    auto pub = tools::FeedPublisher::open({endpoint, false});
+    tools::FeedPublisherOptions po;
+    po.endpoint = endpoint;
+    po.bind = false;
+    po.curve_server_key = a.curve.server_key;
+    po.curve_client_key_file = a.curve.key_file;
+    auto pub = tools::FeedPublisher::open(po);
     if (!pub) {
         std::cerr << "testbed feed sim: " << pub.error().message << "\n";
         return kExitUsage;
@@ -54,6 +62,10 @@ int run_sim(const SimArgs& a) {
         return kExitFailure;
     }
     feedsim::CitySim sim(*cfg, a.seed);
+    feedsim::DroneSim drones(*cfg, a.seed);
+    // Slots: one per city sensor, then one per drone telemetry stream, round-robin.
+    const std::size_t city_slots = sim.sensor_count(), slots = city_slots + drones.stream_count();
+    std::size_t slot = 0;
     const int64_t sim_start = a.start > 0 ? static_cast<int64_t>(a.start * 1e6) : host::now_us();
     const auto t0 = std::chrono::steady_clock::now();
     uint64_t sent = 0;
@@ -73,7 +85,8 @@ int run_sim(const SimArgs& a) {
         // Simulated time advances with real time times --speed, or per message at --max.
         const double sim_elapsed_s = a.max ? static_cast<double>(sent) / std::max(a.rate, 1.0) : elapsed;
         const int64_t t_us = sim_start + static_cast<int64_t>(sim_elapsed_s * a.speed * 1e6);
-        const auto r = sim.next(t_us);
+        const auto r = slot < city_slots ? sim.next(t_us) : drones.next(t_us);
+        slot = (slot + 1) % slots;
         if (!(*pub)->send(r.topic, r.payload, r.type, r.t_us)) {
             std::cerr << "testbed feed sim: send failed after " << sent << " message(s)\n";
             return kExitFailure;
@@ -81,7 +94,8 @@ int run_sim(const SimArgs& a) {
         ++sent;
     }
     (*pub)->close();
-    std::cout << "testbed feed sim: sent " << sent << " message(s) from " << sim.sensor_count() << " sensor(s) to "
+    std::cout << "testbed feed sim: sent " << sent << " message(s) from " << sim.sensor_count() << " sensor(s) and "
+              << drones.stream_count() / 3 << " drone(s) to "
               << endpoint << "\n";
     return kExitOk;
 }
@@ -105,6 +119,7 @@ void register_feed_commands(CLI::App& app) {
     sim->add_option("--start", a->start, "Simulated start time, seconds since the Unix epoch (default: now)");
     sim->add_flag("--max", a->max, "Send as fast as possible (simulated time advances 1/rate per message)");
     sim->add_option("--wait", a->wait_s, "Seconds to wait for the host to subscribe")->capture_default_str();
+    add_curve_client_options(*sim, a->curve);
     sim->callback([a] {
         const int rc = run_sim(*a);
         if (rc != 0) throw CLI::RuntimeError(rc);

@@ -129,6 +129,19 @@ CREATE TABLE audit_log (
 );
 )sql"},
         // Reserved: 3 incidents (isolation), 4 API tokens (api), 5 feeds, 6 reports, 7+ governance.
+        {5, "feeds: stale detection in feed health, stale periods", R"sql(
+ALTER TABLE feed_health ADD COLUMN stale_after_s INTEGER NOT NULL DEFAULT 0;  -- 0: never stale
+ALTER TABLE feed_health ADD COLUMN stale INTEGER NOT NULL DEFAULT 0;          -- 1: silent past it now
+ALTER TABLE feed_health ADD COLUMN stale_count INTEGER NOT NULL DEFAULT 0;    -- stale periods so far
+ALTER TABLE feed_health ADD COLUMN updated_us INTEGER;                        -- last written
+CREATE TABLE feed_stale_periods (
+    run_id        INTEGER NOT NULL REFERENCES runs(id),
+    source        TEXT    NOT NULL,
+    from_us       INTEGER NOT NULL,  -- last message before the silence
+    until_us      INTEGER,           -- first message after it; NULL while it lasts
+    PRIMARY KEY (run_id, source, from_us)
+);
+)sql"},
     };
     return kMigrations;
 }
