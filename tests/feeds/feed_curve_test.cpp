@@ -51,23 +51,23 @@ TEST(FeedCurve, OnlyAuthorizedPublishersAreHeard) {
         d / "host", toml(ingest, "GW-", "curve_secret_key_file = \"" + (d / "keys" / "host.key").string() +
                                             "\"\ncurve_authorized_keys = \"" + (d / "authorized").string() + "\"\n"));
     const fs::path db = d / "r.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", host_tb.string(), "--db", db.string()}, d.path() / "hostlog");
+    Process host(bin_dir() / "testbed-host", {"--testbed", host_tb.string(), "--db", db.string()}, d.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.err();
 
-    auto sim = [&](const std::string& prefix, std::vector<std::string> curve) {
+    auto sim = [&](const std::string& prefix, std::vector<std::string> curve, const std::string& wait_s) {
         const fs::path tb = write_testbed(d / ("sim-" + prefix), toml(d.ipc("unused"), prefix));
         std::vector<std::string> args{"feed", "sim", "--testbed", tb.string(), "--endpoint", ingest, "--count", "20",
-                                      "--max", "--wait", "3"};
+                                      "--max", "--wait", wait_s};
         args.insert(args.end(), curve.begin(), curve.end());
         return run(bin_dir() / "testbed", args, 60s);
     };
     const std::string server = (d / "keys" / "host.pub").string();
     // Not authorized: the handshake never completes, so no subscription reaches it.
-    const auto bad = sim("BAD-", {"--curve-server-key", server, "--curve-key", (d / "keys" / "stranger.key").string()});
+    const auto bad = sim("BAD-", {"--curve-server-key", server, "--curve-key", (d / "keys" / "stranger.key").string()}, "3");
     EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
-    const auto plain = sim("PLAIN-", {});
+    const auto plain = sim("PLAIN-", {}, "3");
     EXPECT_EQ(plain.exit_code, 1) << plain.out << plain.err;
-    const auto good = sim("GW-", {"--curve-server-key", server, "--curve-key", (d / "keys" / "good.key").string()});
+    const auto good = sim("GW-", {"--curve-server-key", server, "--curve-key", (d / "keys" / "good.key").string()}, "20");
     EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
 
     ASSERT_TRUE(wait_until([&] { return query_int(db, "SELECT sum(messages) FROM feed_health").value_or(0) >= 20; }, 30s))
@@ -97,9 +97,9 @@ TEST(FeedProxy, ForwardsPublishersToAHost) {
     const std::string ingest = d.ipc("ingest"), in = d.ipc("proxy-in");
     const fs::path tb = write_testbed(d / "tb", toml(ingest, "GW-"));
     const fs::path db = d / "r.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", tb.string(), "--db", db.string()}, d.path() / "hostlog");
+    Process host(bin_dir() / "testbed-host", {"--testbed", tb.string(), "--db", db.string()}, d.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.err();
-    Process proxy(bin_dir() / "testbed", {"feed", "proxy", "--in", in, "--out", ingest, "--out-connect"}, d.path() / "proxy");
+    Process proxy(bin_dir() / "testbed", {"feed", "proxy", "--in", in, "--out", ingest, "--out-connect"}, d.path());
     ASSERT_TRUE(proxy.wait_for_output("forwarding", 30s)) << proxy.err();
     const auto r = run(bin_dir() / "testbed", {"feed", "sim", "--testbed", tb.string(), "--endpoint", in, "--count", "30",
                                                "--max", "--wait", "20"},

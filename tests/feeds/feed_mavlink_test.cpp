@@ -31,7 +31,7 @@ TEST(FeedMavlink, BridgesNodeMavlinkFramesAndCountsBadOnes) {
     const int port = free_port(SOCK_DGRAM);
     Process bridge(bin_dir() / "testbed", {"feed", "mavlink", "--udp", "127.0.0.1:" + std::to_string(port), "--endpoint", ep,
                                            "--stats-every", "0"},
-                   d.path() / "bridge");
+                   d.path());
     ASSERT_TRUE(bridge.wait_for_output("listening", 30s)) << bridge.err();
 
     std::string position_v2;

@@ -52,7 +52,7 @@ class Broker {
     }
     void start() {
         proc_ = std::make_unique<Process>("/usr/sbin/mosquitto", std::vector<std::string>{"-c", (d_ / "mosquitto.conf").string()},
-                                          d_.path() / ("mosquitto" + std::to_string(++starts_)));
+                                          d_.path());
         ASSERT_TRUE(wait_until([&] { return tcp_listening(port_); }, 20s)) << proc_->err();
     }
     void stop() { proc_.reset(); }
@@ -87,7 +87,7 @@ TEST(FeedMqtt, UplinksBecomeSenmlBadOnesAreCountedAndTheBridgeSurvivesABrokerRes
     Process bridge(bin_dir() / "testbed", {"feed", "mqtt", "--broker", "tcp://127.0.0.1:" + std::to_string(port), "--topic",
                                            "v3/+/devices/+/up", "--map", (d / "map.toml").string(), "--endpoint", ep,
                                            "--stats-every", "0"},
-                   d.path() / "bridge");
+                   d.path());
     ASSERT_TRUE(bridge.wait_for_output("subscribed", 30s)) << bridge.err();
 
     broker.publish("v3/enschede-zuid@ttn/devices/eui-70b3d57ed005a1b2/up",

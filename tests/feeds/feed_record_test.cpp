@@ -50,7 +50,7 @@ std::vector<std::string> sim_args(const fs::path& testbed, const std::string& ep
 std::vector<std::vector<std::string>> run_host(const TempDir& d, const fs::path& testbed, const std::string& name,
                                                const std::vector<std::string>& feed) {
     const fs::path db = d / (name + ".db");
-    Process host(bin_dir() / "testbed-host", {"--testbed", testbed.string(), "--db", db.string()}, d.path() / name);
+    Process host(bin_dir() / "testbed-host", {"--testbed", testbed.string(), "--db", db.string()}, d.path());
     EXPECT_TRUE(host.wait_for_output("ready", 30s)) << host.err();
     const auto r = run(bin_dir() / "testbed", feed, 60s);
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -79,7 +79,7 @@ TEST(FeedRecord, ReplayedRecordingGivesTheSameResultsAsTheLiveRun) {
     {
         Process recorder(bin_dir() / "testbed", {"feed", "record", "--endpoint", rec_ep, "--out", rec.string(), "--count",
                                                  std::to_string(kCount)},
-                         d.path() / "recorder");
+                         d.path());
         ASSERT_TRUE(recorder.wait_for_output("recording", 20s)) << recorder.err();
         const auto r = run(bin_dir() / "testbed", sim_args(tb, rec_ep), 60s);
         ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -96,9 +96,9 @@ TEST(FeedRecord, ReplayedRecordingGivesTheSameResultsAsTheLiveRun) {
 // Replays `file` into a recorder; returns the replay's result and how many messages arrived.
 std::pair<RunResult, int64_t> replay_into_recorder(const TempDir& d, const fs::path& file, const std::string& name) {
     const std::string ep = d.ipc(name);
-    const fs::path out = d / (name + ".tbrec");
+    const fs::path out = d / (name + "-received.tbrec");
     Process recorder(bin_dir() / "testbed", {"feed", "record", "--endpoint", ep, "--out", out.string(), "--duration", "60"},
-                     d.path() / name);
+                     d.path());
     EXPECT_TRUE(recorder.wait_for_output("recording", 20s));
     auto r = run(bin_dir() / "testbed", {"feed", "replay", file.string(), "--endpoint", ep, "--max", "--wait", "20"}, 60s);
     // Let the last messages arrive, then stop the recorder cleanly (it closes the file on SIGTERM).
@@ -117,7 +117,7 @@ fs::path make_recording(const TempDir& d, int count) {
     const std::string ep = d.ipc("src");
     Process recorder(bin_dir() / "testbed",
                      {"feed", "record", "--endpoint", ep, "--out", rec.string(), "--count", std::to_string(count)},
-                     d.path() / "src");
+                     d.path());
     EXPECT_TRUE(recorder.wait_for_output("recording", 20s));
     auto args = sim_args(tb, ep);
     args[7] = std::to_string(count);

@@ -117,7 +117,7 @@ TEST(Mavlink, CorruptedFramesAreCountedAndSkippedNeverMisread) {
 TEST(Mavlink, OwnEncoderRoundTripsThroughTheDecoder) {
     std::string p(28, '\0');
     p[4] = 1;  // lat low byte only: the v2 frame truncates the rest
-    for (uint8_t v : {1, 2}) {
+    for (const uint8_t v : {uint8_t{1}, uint8_t{2}}) {
         tools::MavStats st;
         const auto out = tools::parse_mavlink(tools::encode_mavlink(v, 9, 42, 1, 33, p), st);
         ASSERT_EQ(out.size(), 1u);

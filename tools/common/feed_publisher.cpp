@@ -44,7 +44,11 @@ bool FeedPublisher::wait_for_subscriber(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     zmq::pollitem_t items[] = {{static_cast<void*>(*sock_), 0, ZMQ_POLLIN, 0}};
     while (std::chrono::steady_clock::now() < deadline) {
-        zmq::poll(items, 1, std::chrono::milliseconds(20));
+        try {
+            zmq::poll(items, 1, std::chrono::milliseconds(20));
+        } catch (const zmq::error_t&) {
+            return false;  // interrupted by a signal (the caller is stopping) or the socket closed
+        }
         if (items[0].revents & ZMQ_POLLIN) {
             zmq::message_t m;
             if (sock_->recv(m, zmq::recv_flags::dontwait) && m.size() > 0 && m.data<char>()[0] == 1) {

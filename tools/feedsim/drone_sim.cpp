@@ -72,7 +72,8 @@ DroneState DroneSim::state(std::size_t index, int64_t t_us) const {
     const double t = static_cast<double>(t_us) / 1e6 + d.phase_s;
     const auto flight = static_cast<uint64_t>(std::floor(t / cycle));
     const double in_cycle = t - static_cast<double>(flight) * cycle;
-    s.excursion_flight = mix(seed_ ^ (flight * 1'000'003ULL) ^ static_cast<uint64_t>(d.sysid) << 40) % 4 == 0;
+    // Every third flight of a drone (which one depends on the seed and the drone) has an excursion.
+    s.excursion_flight = (flight + static_cast<uint64_t>(d.sysid) + seed_) % 3 == 0;
     const auto& home = d.waypoints.front();
     if (in_cycle >= kFlightSeconds) {
         // On the ground at the first waypoint, recharging linearly back to 100 %.

@@ -1,8 +1,8 @@
 // feedsim/drone_sim.hpp: simulated drone flights for testbeds with a sensor group of kind "drone".
 //
 // Each drone (system id 1..count of the group) flies a loop of waypoints inside the testbed's
-// GeoJSON zone at a cruise height, draining its battery, lands, recharges and flies again. About
-// one flight in four (decided by the seed) pushes one leg outside the zone: the geofence
+// GeoJSON zone at a cruise height, draining its battery, lands, recharges and flies again. Every
+// third flight (which one depends on the seed) pushes one leg outside the zone: the geofence
 // excursion a geofence plugin must catch. Telemetry is the same JSON the MAVLink bridge publishes
 // (docs/feeds.md): <topic_prefix><sysid>/position, /battery and /heartbeat, round-robin.
 // The state is a pure function of (seed, drone, time), so a run is reproducible under --seed.

@@ -16,6 +16,7 @@
 #include <zmq.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -78,17 +79,24 @@ int run_record(const RecordArgs& a) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= a.duration) {
             break;
         }
-        zmq::poll(items, 1, std::chrono::milliseconds(100));
-        if (!(items[0].revents & ZMQ_POLLIN)) continue;
         msg.frames.clear();
         zmq::message_t part;
-        if (!sub.recv(part, zmq::recv_flags::dontwait)) continue;
-        msg.receive_time_us = host::now_us();
-        msg.frames.emplace_back(part.to_string());
-        while (part.more()) {
-            (void)sub.recv(part, zmq::recv_flags::none);
-            // A message with more frames than a recording holds is cut down, and said so.
-            if (msg.frames.size() < tools::kRecordingMaxFrames) msg.frames.emplace_back(part.to_string());
+        try {
+            zmq::poll(items, 1, std::chrono::milliseconds(100));
+            if (!(items[0].revents & ZMQ_POLLIN)) continue;
+            if (!sub.recv(part, zmq::recv_flags::dontwait)) continue;
+            msg.receive_time_us = host::now_us();
+            msg.frames.emplace_back(part.to_string());
+            while (part.more()) {
+                (void)sub.recv(part, zmq::recv_flags::none);
+                // A message with more frames than a recording holds keeps its first 64.
+                if (msg.frames.size() < tools::kRecordingMaxFrames) msg.frames.emplace_back(part.to_string());
+            }
+        } catch (const zmq::error_t& e) {
+            if (e.num() == EINTR) continue;  // SIGINT/SIGTERM: the loop condition ends the recording
+            std::cerr << "testbed feed record: " << e.what() << "\n";
+            rc = kExitFailure;
+            break;
         }
         if (auto s = (*w)->write(msg); !s) {
             std::cerr << "testbed feed record: " << s.message() << "\n";
