@@ -65,6 +65,8 @@ TEST(DroneGeofence, BreachIsCriticalOnTheFirstPositionOutsideAndBatteryWarns) {
     ASSERT_TRUE(wait_until([&] { return events("battery_critical") == 1; }, 30s));
 
     // Bad data is counted by the host, and the plugin carries on.
+    ASSERT_TRUE(pub.send(t, position(52.2760, 6.8890, 50), 2));  // back inside and below the limit
+    ASSERT_TRUE(wait_until([&] { return events("geofence_clear") == 2; }, 30s));
     ASSERT_TRUE(pub.send(t, R"({"sysid":7,"lat_deg":"north"})", 2));
     ASSERT_TRUE(pub.send(t, position(52.2950, 6.8890, 50), 2));
     ASSERT_TRUE(wait_until([&] { return events("geofence_breach") == 3; }, 30s)) << host.err();

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace tb::test {
@@ -28,6 +29,18 @@ class IngestSink {
         }
         sock_.set(zmq::sockopt::subscribe, "");
         sock_.bind(endpoint);
+    }
+    // libzmq attaches a connecting publisher (and sends it our subscription) only when this
+    // socket is used, so keep it serviced while waiting for a publisher to get ready.
+    template <class Pred>
+    bool serve_until(Pred pred, std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            (void)sock_.get(zmq::sockopt::events);
+            if (pred()) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return false;
     }
     // The next message's frames, or nullopt after `timeout`.
     std::optional<std::vector<std::string>> recv(std::chrono::milliseconds timeout) {
