@@ -1,5 +1,7 @@
 #include "common/feed_publisher.hpp"
 
+#include "bus/curve.hpp"
+
 #include <zmq.hpp>
 
 #include <thread>
@@ -15,6 +17,18 @@ host::Result<std::unique_ptr<FeedPublisher>> FeedPublisher::open(FeedPublisherOp
     p->sock_ = std::make_unique<zmq::socket_t>(*p->ctx_, zmq::socket_type::xpub);
     p->sock_->set(zmq::sockopt::sndhwm, opt.sndhwm);
     p->sock_->set(zmq::sockopt::xpub_verbose, 1);
+    if (!opt.curve_server_key.empty() || !opt.curve_client_key_file.empty()) {
+        if (opt.curve_server_key.empty() || opt.curve_client_key_file.empty()) {
+            return host::Error{"CURVE needs both the server's public key and this client's key file", "usage"};
+        }
+        auto server = host::resolve_curve_public_key(opt.curve_server_key);
+        if (!server) return server.error();
+        auto mine = host::load_curve_key_file(opt.curve_client_key_file, true);
+        if (!mine) return mine.error();
+        p->sock_->set(zmq::sockopt::curve_serverkey, *server);
+        p->sock_->set(zmq::sockopt::curve_publickey, mine->public_z85);
+        p->sock_->set(zmq::sockopt::curve_secretkey, mine->secret_z85);
+    }
     try {
         if (opt.bind) p->sock_->bind(opt.endpoint);
         else p->sock_->connect(opt.endpoint);
@@ -30,7 +44,11 @@ bool FeedPublisher::wait_for_subscriber(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     zmq::pollitem_t items[] = {{static_cast<void*>(*sock_), 0, ZMQ_POLLIN, 0}};
     while (std::chrono::steady_clock::now() < deadline) {
-        zmq::poll(items, 1, std::chrono::milliseconds(20));
+        try {
+            zmq::poll(items, 1, std::chrono::milliseconds(20));
+        } catch (const zmq::error_t&) {
+            return false;  // interrupted by a signal (the caller is stopping) or the socket closed
+        }
         if (items[0].revents & ZMQ_POLLIN) {
             zmq::message_t m;
             if (sock_->recv(m, zmq::recv_flags::dontwait) && m.size() > 0 && m.data<char>()[0] == 1) {

@@ -28,6 +28,10 @@ struct FeedPublisherOptions {
     std::string endpoint;   // e.g. "tcp://127.0.0.1:7600"
     bool bind = false;      // false: connect to a host's ingest (the usual case)
     int sndhwm = 1'000'000; // messages queued before ZeroMQ drops
+    // CURVE client (docs/feeds.md): both set, or neither. The server key is 40 Z85 characters or
+    // a NAME.pub file; the client key file is a NAME.key from `testbed keys new`.
+    std::string curve_server_key;
+    std::string curve_client_key_file;
 };
 
 class FeedPublisher {

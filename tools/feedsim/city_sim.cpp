@@ -143,6 +143,7 @@ class Generic final : public CitySim::Model {
 CitySim::CitySim(const host::TestbedConfig& testbed, uint64_t seed)
     : rng_(seed), guidance_(std::make_shared<GuidanceBoard>()) {
     for (const auto& g : testbed.sensors) {
+        if (g.kind == "drone") continue;  // flown by DroneSim (drone_sim.hpp), not a SenML sensor
         const auto n = static_cast<std::size_t>(g.count);
         std::unique_ptr<Model> m;
         if (g.kind == "groundwater") m = std::make_unique<Groundwater>(n, rng_);

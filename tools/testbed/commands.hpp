@@ -19,5 +19,8 @@ void register_trial_commands(CLI::App& app);     // testbed trial propose|approv
 void register_audit_commands(CLI::App& app);     // testbed audit verify
 void register_register_commands(CLI::App& app);  // testbed register --out DIR
 void register_plugin_commands(CLI::App& app);  // testbed plugin new|inspect|check
+void register_feed_record_commands(CLI::App& app);  // testbed feed record|replay (after feed)
+void register_feed_bridge_commands(CLI::App& app);  // testbed feed mqtt|mavlink|proxy (after feed)
+void register_keys_commands(CLI::App& app);         // testbed keys new
 
 }  // namespace tb::cli

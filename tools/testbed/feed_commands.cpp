@@ -3,7 +3,9 @@
 #include "common/clock.hpp"
 #include "common/feed_publisher.hpp"
 #include "config/testbed_config.hpp"
+#include "feed_curve.hpp"
 #include "feedsim/city_sim.hpp"
+#include "feedsim/drone_sim.hpp"
 
 #include <CLI/CLI.hpp>
 #include <zmq.hpp>
@@ -31,6 +33,7 @@ struct SimArgs {
     bool max = false;
     double wait_s = 5;
     std::string follow;  // host output endpoint: simulated drivers follow guidance published there
+    CurveClientArgs curve;
 };
 
 // Subscribes to a host's output PUB for guidance/parking/ and hands each zone to the simulator.
@@ -71,7 +74,12 @@ int run_sim(const SimArgs& a) {
         return kExitUsage;
     }
     const std::string endpoint = a.endpoint.empty() ? cfg->host.ingest.front() : a.endpoint;
-    auto pub = tools::FeedPublisher::open({endpoint, false});
+    tools::FeedPublisherOptions po;
+    po.endpoint = endpoint;
+    po.bind = false;
+    po.curve_server_key = a.curve.server_key;
+    po.curve_client_key_file = a.curve.key_file;
+    auto pub = tools::FeedPublisher::open(po);
     if (!pub) {
         std::cerr << "testbed feed sim: " << pub.error().message << "\n";
         return kExitUsage;
@@ -94,6 +102,10 @@ int run_sim(const SimArgs& a) {
                   << " s (is testbed-host running on this testbed?)\n";
         return kExitFailure;
     }
+    feedsim::DroneSim drones(*cfg, a.seed);
+    // Slots: one per city sensor, then one per drone telemetry stream, round-robin.
+    const std::size_t city_slots = sim.sensor_count(), slots = city_slots + drones.stream_count();
+    std::size_t slot = 0;
     const int64_t sim_start = a.start > 0 ? static_cast<int64_t>(a.start * 1e6) : host::now_us();
     const auto t0 = std::chrono::steady_clock::now();
     uint64_t sent = 0;
@@ -114,7 +126,8 @@ int run_sim(const SimArgs& a) {
         const double sim_elapsed_s = a.max ? static_cast<double>(sent) / std::max(a.rate, 1.0) : elapsed;
         const int64_t t_us = sim_start + static_cast<int64_t>(sim_elapsed_s * a.speed * 1e6);
         if (follower) follower->poll(sim, t_us);
-        const auto r = sim.next(t_us);
+        const auto r = slot < city_slots ? sim.next(t_us) : drones.next(t_us);
+        slot = (slot + 1) % slots;
         if (!(*pub)->send(r.topic, r.payload, r.type, r.t_us)) {
             std::cerr << "testbed feed sim: send failed after " << sent << " message(s)\n";
             return kExitFailure;
@@ -122,8 +135,8 @@ int run_sim(const SimArgs& a) {
         ++sent;
     }
     (*pub)->close();
-    std::cout << "testbed feed sim: sent " << sent << " message(s) from " << sim.sensor_count() << " sensor(s) to "
-              << endpoint;
+    std::cout << "testbed feed sim: sent " << sent << " message(s) from " << sim.sensor_count() << " sensor(s) and "
+              << drones.stream_count() / 3 << " drone(s) to " << endpoint;
     if (follower) std::cout << "; followed " << follower->received << " guidance message(s)";
     std::cout << "\n";
     return kExitOk;
@@ -150,6 +163,7 @@ void register_feed_commands(CLI::App& app) {
     sim->add_option("--follow", a->follow,
                     "Host output endpoint to follow: simulated drivers use guidance/parking/<zone> published there");
     sim->add_option("--wait", a->wait_s, "Seconds to wait for the host to subscribe")->capture_default_str();
+    add_curve_client_options(*sim, a->curve);
     sim->callback([a] {
         const int rc = run_sim(*a);
         if (rc != 0) throw CLI::RuntimeError(rc);

@@ -9,6 +9,9 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "testbed 0.1.0 (SDK ABI 1.1)");
     tb::cli::register_feed_commands(app);
+    tb::cli::register_feed_record_commands(app);
+    tb::cli::register_feed_bridge_commands(app);
+    tb::cli::register_keys_commands(app);
     tb::cli::register_report_commands(app);
     tb::cli::register_trial_commands(app);
     tb::cli::register_audit_commands(app);

@@ -26,6 +26,61 @@ struct FeedReceiver::Impl {
 
     mutable std::mutex health_mu;
     std::unordered_map<std::string, Health> health;  // guarded by health_mu
+    std::vector<StalePeriod> periods;                // guarded by health_mu; bounded by kMaxPeriods
+    static constexpr std::size_t kMaxPeriods = 10000;
+
+    // ZAP (ZeroMQ authentication) handler for CURVE: its own thread and REP socket.
+    std::unique_ptr<zmq::socket_t> zap;
+    std::thread zap_thread;
+    std::atomic<uint64_t> curve_refused{0};
+
+    void run_zap() {
+        zmq::pollitem_t items[] = {{static_cast<void*>(*zap), 0, ZMQ_POLLIN, 0}};
+        while (!stopping.load(std::memory_order_relaxed)) {
+            try {
+                zmq::poll(items, 1, std::chrono::milliseconds(50));
+                if (!(items[0].revents & ZMQ_POLLIN)) continue;
+                // Request (RFC 27): version, request id, domain, address, identity, mechanism, credentials...
+                std::vector<zmq::message_t> req;
+                do {
+                    req.emplace_back();
+                    (void)zap->recv(req.back(), zmq::recv_flags::none);
+                } while (req.back().more() && req.size() < 16);
+                while (req.back().more()) {
+                    zmq::message_t skip;
+                    (void)zap->recv(skip, zmq::recv_flags::none);
+                }
+                std::string request_id = req.size() > 1 ? req[1].to_string() : "";
+                std::string status = "400", text = "malformed ZAP request";
+                if (req.size() >= 7 && req[0].to_string_view() == "1.0" && req[5].to_string_view() == "CURVE" &&
+                    req[6].size() == 32) {
+                    std::array<char, 41> z85{};
+                    zmq_z85_encode(z85.data(), req[6].data<uint8_t>(), 32);
+                    if (opt.curve_authorized_keys.count(z85.data())) {
+                        status = "200", text = "OK";
+                    } else {
+                        status = "400", text = "client key not authorized";
+                        const uint64_t n = curve_refused.fetch_add(1);
+                        if (n < 5 || n % 1000 == 0) {
+                            log->warn("refused a CURVE publisher with key {} from {}: not in the authorized keys "
+                                      "(add its NAME.pub to [host] curve_authorized_keys)",
+                                      z85.data(), req[3].to_string());
+                        }
+                    }
+                }
+                const std::string user = status == "200" ? "publisher" : "";
+                (void)zap->send(zmq::str_buffer("1.0"), zmq::send_flags::sndmore);
+                (void)zap->send(zmq::buffer(request_id), zmq::send_flags::sndmore);
+                (void)zap->send(zmq::buffer(status), zmq::send_flags::sndmore);
+                (void)zap->send(zmq::buffer(text), zmq::send_flags::sndmore);
+                (void)zap->send(zmq::buffer(user), zmq::send_flags::sndmore);
+                (void)zap->send(zmq::str_buffer(""), zmq::send_flags::none);
+            } catch (const zmq::error_t& e) {
+                if (e.num() == ETERM) break;
+                log->error("ZAP handler: {}", e.what());
+            }
+        }
+    }
 
     void drop(wire::DropReason r, std::string_view detail) {
         const uint64_t n = counters.dropped[static_cast<int>(r)].fetch_add(1, std::memory_order_relaxed);
@@ -43,6 +98,7 @@ struct FeedReceiver::Impl {
         if (fresh) {
             r.source = m.topic;
             r.first_seen_us = m.receive_time_us;
+            if (opt.stale_after_s) r.stale_after_s = opt.stale_after_s(m.topic);
         } else if (seq == h.last_seq) {
             ++r.duplicates;
         } else if (seq > h.last_seq + 1) {
@@ -139,8 +195,23 @@ Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, R
     auto& im = *r->impl_;
     im.opt = std::move(opt);
     im.sink = std::move(sink);
+    if (!im.opt.curve_secret_z85.empty()) {
+        // The ZAP endpoint is per context; it must be bound before the server socket binds.
+        im.zap = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::rep);
+        im.zap->set(zmq::sockopt::linger, 0);
+        try {
+            im.zap->bind("inproc://zeromq.zap.01");
+        } catch (const zmq::error_t& e) {
+            return Error{std::string("CURVE: cannot start the ZAP authentication handler: ") + e.what(), "zap"};
+        }
+    }
     im.sock = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::sub);
     im.sock->set(zmq::sockopt::linger, 0);
+    if (!im.opt.curve_secret_z85.empty()) {
+        im.sock->set(zmq::sockopt::curve_server, true);
+        im.sock->set(zmq::sockopt::curve_secretkey, im.opt.curve_secret_z85);
+        im.sock->set(zmq::sockopt::zap_domain, "testbed-ingest");
+    }
     im.sock->set(zmq::sockopt::rcvhwm, im.opt.rcvhwm);
     im.sock->set(zmq::sockopt::subscribe, "");  // every source, so feed health covers them all
     for (const auto& ep : im.opt.bind) {
@@ -159,6 +230,7 @@ Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, R
             return Error{"feed endpoint '" + ep + "': cannot connect: " + e.what(), "connect"};
         }
     }
+    if (im.zap) im.zap_thread = std::thread([&im] { im.run_zap(); });
     im.thread = std::thread([&im] { im.run(); });
     return r;
 }
@@ -166,7 +238,9 @@ Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, R
 void FeedReceiver::stop() {
     impl_->stopping.store(true);
     if (impl_->thread.joinable()) impl_->thread.join();
+    if (impl_->zap_thread.joinable()) impl_->zap_thread.join();
     if (impl_->sock) impl_->sock->close();
+    if (impl_->zap) impl_->zap->close();
 }
 
 const ReceiverCounters& FeedReceiver::counters() const { return impl_->counters; }
@@ -193,5 +267,41 @@ std::vector<FeedHealthRow> FeedReceiver::feed_health() const {
     for (const auto& [k, h] : impl_->health) out.push_back(h.row);
     return out;
 }
+
+std::vector<FeedStaleChange> FeedReceiver::check_stale(int64_t now) {
+    std::vector<FeedStaleChange> out;
+    std::lock_guard lock(impl_->health_mu);
+    for (auto& [source, h] : impl_->health) {
+        auto& r = h.row;
+        if (r.stale_after_s <= 0) continue;
+        const int64_t silent = now - r.last_seen_us;
+        if (!r.stale && silent > r.stale_after_s * 1'000'000) {
+            r.stale = true;
+            r.stale_since_us = r.last_seen_us;
+            ++r.stale_count;
+            if (impl_->periods.size() < Impl::kMaxPeriods) impl_->periods.push_back({source, r.last_seen_us, 0});
+            out.push_back({source, true, r.last_seen_us, silent, r.stale_after_s});
+        } else if (r.stale && r.last_seen_us > r.stale_since_us) {
+            // A message arrived after the silence began.
+            for (auto it = impl_->periods.rbegin(); it != impl_->periods.rend(); ++it) {
+                if (it->source == source && it->until_us == 0) {
+                    it->until_us = r.last_seen_us;
+                    break;
+                }
+            }
+            out.push_back({source, false, r.last_seen_us, r.last_seen_us - r.stale_since_us, r.stale_after_s});
+            r.stale = false;
+            r.stale_since_us = 0;
+        }
+    }
+    return out;
+}
+
+std::vector<StalePeriod> FeedReceiver::stale_periods() const {
+    std::lock_guard lock(impl_->health_mu);
+    return impl_->periods;
+}
+
+uint64_t FeedReceiver::curve_refused() const { return impl_->curve_refused.load(); }
 
 }  // namespace tb::host

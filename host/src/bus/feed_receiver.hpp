@@ -17,6 +17,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,22 @@ struct ReceiverOptions {
     std::vector<std::string> connect;  // SUB connects (to publishers or proxies that bind)
     bool validate_json = true;
     int rcvhwm = 1'000'000;
+    // Seconds of silence after which a source counts as stale (0 = never); asked once per new
+    // source, so the per-message path does no lookup.
+    std::function<int64_t(std::string_view topic)> stale_after_s;
+    // CURVE server (docs/feeds.md): when secret_z85 is set the SUB socket is a CURVE server and a
+    // ZAP handler admits only publishers whose public key (Z85) is in authorized_keys.
+    std::string curve_public_z85, curve_secret_z85;
+    std::set<std::string> curve_authorized_keys;
+};
+
+// A change in a source's staleness, found by FeedReceiver::check_stale().
+struct FeedStaleChange {
+    std::string source;
+    bool stale = false;        // true: went stale; false: recovered
+    int64_t last_seen_us = 0;  // the last message before the silence, or the first after it
+    int64_t silent_us = 0;     // how long it had been silent
+    int64_t stale_after_s = 0;
 };
 
 struct ReceiverCounters {
@@ -54,6 +72,13 @@ class FeedReceiver {
     uint64_t dropped_total() const;
     std::map<std::string, uint64_t> drops_by_reason() const;
     std::vector<FeedHealthRow> feed_health() const;
+    // Compare every source's last-seen time with `now_us`; mark and return the sources that went
+    // stale or recovered since the last call (each transition is reported once).
+    std::vector<FeedStaleChange> check_stale(int64_t now_us);
+    // Every stale period of this run so far (the open ones with until_us = 0).
+    std::vector<StalePeriod> stale_periods() const;
+    // Client connections refused by the CURVE allow-list (ZAP).
+    uint64_t curve_refused() const;
 
    private:
     FeedReceiver();

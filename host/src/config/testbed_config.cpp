@@ -124,7 +124,8 @@ class Parser {
         if (const auto* h = root["host"].as_table()) {
             if (auto e = check_keys(*h, "host",
                                     {"ingest", "connect", "output", "workers", "validate_payloads",
-                                     "store_queue_capacity", "store_batch_rows", "store_flush_ms"})) {
+                                     "store_queue_capacity", "store_batch_rows", "store_flush_ms",
+                                     "feed_health_interval_s", "curve_secret_key_file", "curve_authorized_keys"})) {
                 return *e;
             }
             auto& hs = cfg.host;
@@ -138,6 +139,20 @@ class Parser {
             int64_t flush_ms = hs.store_flush_interval.count();
             if (auto e = get(*h, "store_flush_ms", flush_ms, "an integer")) return *e;
             hs.store_flush_interval = std::chrono::milliseconds(flush_ms);
+            int64_t health_s = hs.feed_health_interval.count();
+            if (auto e = get(*h, "feed_health_interval_s", health_s, "an integer")) return *e;
+            if (health_s < 0) return error(*h->get("feed_health_interval_s"), "'feed_health_interval_s' must be 0 or more");
+            hs.feed_health_interval = std::chrono::seconds(health_s);
+            std::string curve_key, curve_auth;
+            if (auto e = get(*h, "curve_secret_key_file", curve_key, "a string (path to NAME.key)")) return *e;
+            if (auto e = get(*h, "curve_authorized_keys", curve_auth, "a string (folder of NAME.pub files)")) return *e;
+            if (curve_key.empty() != curve_auth.empty()) {
+                return error(*h, "CURVE needs both 'curve_secret_key_file' and 'curve_authorized_keys' (or neither)");
+            }
+            if (!curve_key.empty()) {
+                hs.curve_secret_key_file = cfg.dir / curve_key;
+                hs.curve_authorized_keys = cfg.dir / curve_auth;
+            }
             if (hs.workers < 1 || hs.workers > 64) return error(*h->get("workers"), "'workers' must be 1..64");
             if (hs.store_batch_rows == 0) return error(*h->get("store_batch_rows"), "'store_batch_rows' must be at least 1");
         } else if (root.contains("host")) {

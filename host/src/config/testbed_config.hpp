@@ -66,6 +66,14 @@ struct HostSettings {
     std::size_t store_queue_capacity = 1'000'000;
     std::size_t store_batch_rows = 10'000;
     std::chrono::milliseconds store_flush_interval{50};
+    // Feed health is written to the database this often (not only at run end), so reports and a
+    // crashed run keep it. 0 = only at run end.
+    std::chrono::seconds feed_health_interval{5};
+    // CURVE on the ingest (docs/feeds.md): when curve_secret_key_file is set the ingest is a CURVE
+    // server and only publishers whose NAME.pub is in curve_authorized_keys may connect.
+    // Relative paths are relative to the testbed folder (made absolute by the parser).
+    std::filesystem::path curve_secret_key_file;
+    std::filesystem::path curve_authorized_keys;
 };
 
 struct TestbedConfig {

@@ -1,5 +1,6 @@
 #include "host/host.hpp"
 
+#include "bus/curve.hpp"
 #include "bus/feed_receiver.hpp"
 #include "bus/publisher.hpp"
 #include "common/clock.hpp"
@@ -15,6 +16,9 @@
 
 #include <zmq.hpp>
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -50,6 +54,58 @@ struct Host::Impl {
     bool started = false;
     bool stopped = false;
     nlohmann::json summary;
+
+    // Feed health: stale checks (every 250 ms) and periodic persistence, off the receive path.
+    std::thread health_thread;
+    std::mutex health_mu;
+    std::condition_variable health_cv;
+    bool health_stop = false;  // guarded by health_mu
+
+    void record_stale_changes() {
+        for (const auto& c : receiver->check_stale(now_us())) {
+            EventRow e;
+            e.run_id = run_id;
+            e.severity = c.stale ? TB_SEV_WARNING : TB_SEV_INFO;
+            e.kind = c.stale ? "feed_stale" : "feed_recovered";
+            e.subject = c.source;
+            const std::string silent = std::to_string(c.silent_us / 1'000'000);
+            e.message = c.stale ? "feed '" + c.source + "' has been silent for " + silent + " s (stale after " +
+                                      std::to_string(c.stale_after_s) + " s)"
+                                : "feed '" + c.source + "' is back after " + silent + " s of silence";
+            e.detail_json = nlohmann::json{{"last_seen_us", c.last_seen_us}, {"silent_s", static_cast<double>(c.silent_us) / 1e6},
+                                           {"stale_after_s", c.stale_after_s}}
+                                .dump();
+            e.t_us = now_us();
+            if (c.stale) log->warn("{}", e.message);
+            else log->info("{}", e.message);
+            (void)store->add_event(std::move(e));
+        }
+    }
+
+    void save_feed_health() {
+        if (auto s = store->save_feed_health(run_id, receiver->feed_health(), receiver->drops_by_reason(),
+                                             receiver->stale_periods());
+            !s) {
+            log->error("{}", s.message());
+        }
+    }
+
+    void run_health() {
+        const auto interval = cfg.host.feed_health_interval;
+        auto next_save = std::chrono::steady_clock::now() + interval;
+        std::unique_lock lock(health_mu);
+        while (!health_stop) {
+            health_cv.wait_for(lock, std::chrono::milliseconds(250));
+            if (health_stop) break;
+            lock.unlock();
+            record_stale_changes();
+            if (interval.count() > 0 && std::chrono::steady_clock::now() >= next_save) {
+                save_feed_health();
+                next_save = std::chrono::steady_clock::now() + interval;
+            }
+            lock.lock();
+        }
+    }
 
     Status check_plugin_config(const PluginSpec& spec, const ManifestInfo& m) const {
         const std::string where = cfg.file.string() + ":" + std::to_string(spec.line) + ": plugin '" + spec.name + "'";
@@ -225,9 +281,25 @@ Status Host::start() {
     ro.bind = im.cfg.host.ingest;
     ro.connect = im.cfg.host.connect;
     ro.validate_json = im.cfg.host.validate_payloads;
+    ro.stale_after_s = [&cfg = im.cfg](std::string_view topic) -> int64_t {
+        const auto* g = cfg.sensor_group_for(topic);
+        return g ? static_cast<int64_t>(g->stale_after.count()) : 0;
+    };
+    if (!im.cfg.host.curve_secret_key_file.empty()) {
+        auto key = load_curve_key_file(im.cfg.host.curve_secret_key_file, true);
+        if (!key) return Error{im.cfg.file.string() + ": [host] curve_secret_key_file: " + key.error().message, "curve"};
+        auto auth = load_authorized_keys(im.cfg.host.curve_authorized_keys);
+        if (!auth) return Error{im.cfg.file.string() + ": [host] curve_authorized_keys: " + auth.error().message, "curve"};
+        ro.curve_public_z85 = key->public_z85;
+        ro.curve_secret_z85 = key->secret_z85;
+        ro.curve_authorized_keys = std::move(auth.value());
+        im.log->info("ingest is CURVE-protected: server key {}, {} authorized publisher key(s)", key->public_z85,
+                     ro.curve_authorized_keys.size());
+    }
     auto r = FeedReceiver::start(im.zctx, ro, [&im](const FeedMessagePtr& m) { return im.router.dispatch(m); });
     if (!r) return r.error();
     im.receiver = std::move(r.value());
+    im.health_thread = std::thread([&im] { im.run_health(); });
     im.started = true;
     im.log->info("testbed '{}' running: ingest {}, output {}, database {}, run {}", im.cfg.id,
                  nlohmann::json(im.cfg.host.ingest).dump(), im.cfg.host.output.empty() ? "off" : im.cfg.host.output,
@@ -264,6 +336,14 @@ nlohmann::json Host::stop() {
     if (im.stopped) return im.summary;
     im.stopped = true;
     // 1. No more input.
+    if (im.health_thread.joinable()) {
+        {
+            std::lock_guard lock(im.health_mu);
+            im.health_stop = true;
+        }
+        im.health_cv.notify_all();
+        im.health_thread.join();
+    }
     if (im.receiver) im.receiver->stop();
     // 2. Drain inboxes and stop plugins (their last results are still queued to the store).
     if (im.governor) im.governor->stop(im.opt.drain_timeout);
@@ -295,6 +375,7 @@ nlohmann::json Host::stop() {
     for (std::size_t i = 0; i < all.size() && i < im.summary["plugins"].size(); ++i) {
         (void)im.store->save_plugin_stats(all[i]->context().record().plugin_row, im.summary["plugins"][i]);
     }
+    if (im.receiver) im.save_feed_health();  // stale periods; end_run below writes the final figures
     const std::vector<FeedHealthRow> feeds = im.receiver ? im.receiver->feed_health() : std::vector<FeedHealthRow>{};
     const auto drops = im.receiver ? im.receiver->drops_by_reason() : std::map<std::string, uint64_t>{};
     if (auto s = im.store->end_run(im.run_id, now_us(), im.summary, feeds, drops); !s) {

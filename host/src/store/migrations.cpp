@@ -146,7 +146,19 @@ CREATE TABLE incidents (
 );
 CREATE INDEX incidents_run_t ON incidents(run_id, t_us);
 )sql"},
-        // Reserved: 4 API tokens (api), 5 feeds, 6 reports. Keep this list sorted by version.
+        {5, "feeds: stale detection in feed health, stale periods", R"sql(
+ALTER TABLE feed_health ADD COLUMN stale_after_s INTEGER NOT NULL DEFAULT 0;  -- 0: never stale
+ALTER TABLE feed_health ADD COLUMN stale INTEGER NOT NULL DEFAULT 0;          -- 1: silent past it now
+ALTER TABLE feed_health ADD COLUMN stale_count INTEGER NOT NULL DEFAULT 0;    -- stale periods so far
+ALTER TABLE feed_health ADD COLUMN updated_us INTEGER;                        -- last written
+CREATE TABLE feed_stale_periods (
+    run_id        INTEGER NOT NULL REFERENCES runs(id),
+    source        TEXT    NOT NULL,
+    from_us       INTEGER NOT NULL,  -- last message before the silence
+    until_us      INTEGER,           -- first message after it; NULL while it lasts
+    PRIMARY KEY (run_id, source, from_us)
+);
+        // Reserved: 4 API tokens (api), 6 reports. Keep this list sorted by version.
         {7, "governance extras: audit head, append-only audit triggers, rehearsals", R"sql(
 CREATE TABLE audit_head (
     id          INTEGER PRIMARY KEY CHECK (id = 1),

@@ -38,6 +38,18 @@ struct FeedHealthRow {
     std::string source;
     uint64_t messages = 0, bytes = 0, gaps = 0, duplicates = 0, out_of_order = 0;
     int64_t first_seen_us = 0, last_seen_us = 0;
+    // Stale detection (schema 5): the source's limit (0 = never stale), whether it is silent past
+    // it right now, since when, and how many stale periods it has had in this run.
+    int64_t stale_after_s = 0;
+    bool stale = false;
+    int64_t stale_since_us = 0;
+    uint64_t stale_count = 0;
+};
+
+// One period in which a source was silent past its stale_after_s (until_us 0 while it lasts).
+struct StalePeriod {
+    std::string source;
+    int64_t from_us = 0, until_us = 0;
 };
 
 struct RunInfo {
@@ -83,6 +95,14 @@ class ResultStore {
                            const std::vector<FeedHealthRow>& feeds,
                            const std::map<std::string, uint64_t>& drops) = 0;
     virtual Status save_plugin_stats(int64_t plugin_row, const nlohmann::json& stats) = 0;
+    // Feed health so far (replaces the run's previous figures); written periodically during a run
+    // so that reports and a crashed run keep it. Waits until written.
+    virtual Status save_feed_health(int64_t run_id, const std::vector<FeedHealthRow>& feeds,
+                                    const std::map<std::string, uint64_t>& drops,
+                                    const std::vector<StalePeriod>& stale_periods) {
+        (void)run_id, (void)feeds, (void)drops, (void)stale_periods;
+        return {};
+    }
 
     // Queue a row; never blocks on I/O. False when the queue is full (the row is counted and dropped).
     virtual bool add_metric(MetricRow row) = 0;

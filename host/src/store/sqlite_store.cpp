@@ -1,5 +1,6 @@
 #include "store/sqlite_store.hpp"
 
+#include "common/clock.hpp"
 #include "common/logging.hpp"
 #include "store/migrations.hpp"
 
@@ -332,6 +333,72 @@ Status SqliteStore::save_plugin_stats(int64_t plugin_row, const nlohmann::json& 
     });
 }
 
+namespace {
+
+// Feed health rows, drop counts and stale periods of one run, inside the caller's transaction.
+bool write_feed_health(sqlite3* db, int64_t run_id, const std::vector<FeedHealthRow>& feeds,
+                       const std::map<std::string, uint64_t>& drops, const std::vector<StalePeriod>& periods) {
+    bool ok = true;
+    const int64_t now = now_us();
+    Stmt fh(db, "INSERT OR REPLACE INTO feed_health(run_id, source, messages, bytes, gaps, duplicates, out_of_order, "
+                "first_seen_us, last_seen_us, stale_after_s, stale, stale_count, updated_us) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    for (const auto& f : feeds) {
+        if (!ok) break;
+        fh.i64(1, run_id);
+        fh.text(2, f.source);
+        fh.i64(3, static_cast<int64_t>(f.messages));
+        fh.i64(4, static_cast<int64_t>(f.bytes));
+        fh.i64(5, static_cast<int64_t>(f.gaps));
+        fh.i64(6, static_cast<int64_t>(f.duplicates));
+        fh.i64(7, static_cast<int64_t>(f.out_of_order));
+        fh.i64(8, f.first_seen_us);
+        fh.i64(9, f.last_seen_us);
+        fh.i64(10, f.stale_after_s);
+        fh.i64(11, f.stale ? 1 : 0);
+        fh.i64(12, static_cast<int64_t>(f.stale_count));
+        fh.i64(13, now);
+        ok = fh.step() == SQLITE_DONE;
+        fh.reset();
+    }
+    Stmt dr(db, "INSERT OR REPLACE INTO ingest_drops(run_id, reason, count) VALUES (?,?,?)");
+    for (const auto& [reason, count] : drops) {
+        if (!ok) break;
+        dr.i64(1, run_id);
+        dr.text(2, reason);
+        dr.i64(3, static_cast<int64_t>(count));
+        ok = dr.step() == SQLITE_DONE;
+        dr.reset();
+    }
+    Stmt sp(db, "INSERT OR REPLACE INTO feed_stale_periods(run_id, source, from_us, until_us) VALUES (?,?,?,?)");
+    for (const auto& p : periods) {
+        if (!ok) break;
+        sp.i64(1, run_id);
+        sp.text(2, p.source);
+        sp.i64(3, p.from_us);
+        if (p.until_us > 0) sp.i64(4, p.until_us);
+        ok = sp.step() == SQLITE_DONE;
+        sp.reset();
+    }
+    return ok;
+}
+
+}  // namespace
+
+Status SqliteStore::save_feed_health(int64_t run_id, const std::vector<FeedHealthRow>& feeds,
+                                     const std::map<std::string, uint64_t>& drops,
+                                     const std::vector<StalePeriod>& stale_periods) {
+    return execute([&](sqlite3* db) -> Status {
+        if (auto b = exec_sql(db, "BEGIN", "feed health"); !b) return b;
+        if (!write_feed_health(db, run_id, feeds, drops, stale_periods)) {
+            const std::string msg = errmsg(db);
+            exec_sql(db, "ROLLBACK", "");
+            return Error{"recording feed health of run " + std::to_string(run_id) + ": " + msg, "sqlite"};
+        }
+        return exec_sql(db, "COMMIT", "feed health");
+    });
+}
+
 Status SqliteStore::end_run(int64_t run_id, int64_t ended_us, const nlohmann::json& summary,
                             const std::vector<FeedHealthRow>& feeds, const std::map<std::string, uint64_t>& drops) {
     return execute([&](sqlite3* db) -> Status {
@@ -341,31 +408,7 @@ Status SqliteStore::end_run(int64_t run_id, int64_t ended_us, const nlohmann::js
         st.text(2, summary.dump());
         st.i64(3, run_id);
         bool ok = st.step() == SQLITE_DONE;
-        Stmt fh(db, "INSERT OR REPLACE INTO feed_health(run_id, source, messages, bytes, gaps, duplicates, out_of_order, "
-                    "first_seen_us, last_seen_us) VALUES (?,?,?,?,?,?,?,?,?)");
-        for (const auto& f : feeds) {
-            if (!ok) break;
-            fh.i64(1, run_id);
-            fh.text(2, f.source);
-            fh.i64(3, static_cast<int64_t>(f.messages));
-            fh.i64(4, static_cast<int64_t>(f.bytes));
-            fh.i64(5, static_cast<int64_t>(f.gaps));
-            fh.i64(6, static_cast<int64_t>(f.duplicates));
-            fh.i64(7, static_cast<int64_t>(f.out_of_order));
-            fh.i64(8, f.first_seen_us);
-            fh.i64(9, f.last_seen_us);
-            ok = fh.step() == SQLITE_DONE;
-            fh.reset();
-        }
-        Stmt dr(db, "INSERT OR REPLACE INTO ingest_drops(run_id, reason, count) VALUES (?,?,?)");
-        for (const auto& [reason, count] : drops) {
-            if (!ok) break;
-            dr.i64(1, run_id);
-            dr.text(2, reason);
-            dr.i64(3, static_cast<int64_t>(count));
-            ok = dr.step() == SQLITE_DONE;
-            dr.reset();
-        }
+        if (ok) ok = write_feed_health(db, run_id, feeds, drops, {});
         if (!ok) {
             const std::string msg = errmsg(db);
             exec_sql(db, "ROLLBACK", "");

@@ -42,6 +42,9 @@ class SqliteStore final : public ResultStore {
                    const std::vector<FeedHealthRow>& feeds,
                    const std::map<std::string, uint64_t>& drops) override;
     Status save_plugin_stats(int64_t plugin_row, const nlohmann::json& stats) override;
+    Status save_feed_health(int64_t run_id, const std::vector<FeedHealthRow>& feeds,
+                            const std::map<std::string, uint64_t>& drops,
+                            const std::vector<StalePeriod>& stale_periods) override;
     bool add_metric(MetricRow row) override;
     bool add_event(EventRow row) override;
     Status flush() override;
