@@ -194,6 +194,14 @@ tb_status api_config_get(void* ctx, const char* key, char* buf, size_t buf_size,
     return TB_OK;
 }
 
+// CLOCK_MONOTONIC is system-wide, so the runner's clock is the host's clock: no round trip.
+int64_t api_monotonic_ns(void* /*ctx*/) { return tb::host::mono_ns(); }
+
+// Every function the host table offers must be offered here too; this fails to compile when
+// tb_host_api grows (ABI 1.2+) until the runner forwards the new function.
+static_assert(sizeof(tb_host_api) == offsetof(tb_host_api, monotonic_ns) + sizeof(tb_host_api::monotonic_ns),
+              "tb_host_api grew: add the new host function to the runner's table");
+
 const tb_host_api kApi = [] {
     tb_host_api a{};
     a.struct_size = sizeof(tb_host_api);
@@ -204,6 +212,7 @@ const tb_host_api kApi = [] {
     a.record_metric = &api_record_metric;
     a.record_event = &api_record_event;
     a.config_get = &api_config_get;
+    a.monotonic_ns = &api_monotonic_ns;
     return a;
 }();
 

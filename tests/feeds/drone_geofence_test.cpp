@@ -36,7 +36,7 @@ TEST(DroneGeofence, BreachIsCriticalOnTheFirstPositionOutsideAndBatteryWarns) {
     const std::string ingest = d.ipc("ingest");
     const fs::path tb = space53(d, ingest, "");
     const fs::path db = d / "r.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", tb.string(), "--db", db.string()}, d.path());
+    Process host(bin_dir() / "testbed-host", {"--dev", "--testbed", tb.string(), "--db", db.string()}, d.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.err();
     TestPublisher pub(ingest);
     ASSERT_TRUE(pub.wait_for_subscriber());
@@ -79,7 +79,7 @@ TEST(DroneGeofence, SimulatedFlightsBreachTheZoneAndDrainTheBattery) {
     const std::string ingest = d.ipc("ingest");
     const fs::path tb = space53(d, ingest, "");
     const fs::path db = d / "r.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", tb.string(), "--db", db.string()}, d.path());
+    Process host(bin_dir() / "testbed-host", {"--dev", "--testbed", tb.string(), "--db", db.string()}, d.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.err();
     // 2 simulated seconds per message, 9 telemetry streams: each drone reports its position every
     // 18 s over about 4 flight cycles.

@@ -51,7 +51,7 @@ TEST(FeedCurve, OnlyAuthorizedPublishersAreHeard) {
         d / "host", toml(ingest, "GW-", "curve_secret_key_file = \"" + (d / "keys" / "host.key").string() +
                                             "\"\ncurve_authorized_keys = \"" + (d / "authorized").string() + "\"\n"));
     const fs::path db = d / "r.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", host_tb.string(), "--db", db.string()}, d.path());
+    Process host(bin_dir() / "testbed-host", {"--dev", "--testbed", host_tb.string(), "--db", db.string()}, d.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.err();
 
     auto sim = [&](const std::string& prefix, std::vector<std::string> curve, const std::string& wait_s) {
@@ -86,7 +86,7 @@ TEST(FeedCurve, HostRefusesToStartWithAReadableSecretKey) {
     const fs::path tb = write_testbed(
         d / "tb", toml(d.ipc("ingest"), "GW-", "curve_secret_key_file = \"" + (d / "keys" / "host.key").string() +
                                                    "\"\ncurve_authorized_keys = \"" + (d / "authorized").string() + "\"\n"));
-    const auto r = run(bin_dir() / "testbed-host", {"--testbed", tb.string(), "--db", (d / "r.db").string(), "--duration", "1"},
+    const auto r = run(bin_dir() / "testbed-host", {"--dev", "--testbed", tb.string(), "--db", (d / "r.db").string(), "--duration", "1"},
                        30s);
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE((r.out + r.err).find("chmod 600"), std::string::npos) << r.out << r.err;
@@ -97,7 +97,7 @@ TEST(FeedProxy, ForwardsPublishersToAHost) {
     const std::string ingest = d.ipc("ingest"), in = d.ipc("proxy-in");
     const fs::path tb = write_testbed(d / "tb", toml(ingest, "GW-"));
     const fs::path db = d / "r.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", tb.string(), "--db", db.string()}, d.path());
+    Process host(bin_dir() / "testbed-host", {"--dev", "--testbed", tb.string(), "--db", db.string()}, d.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.err();
     Process proxy(bin_dir() / "testbed", {"feed", "proxy", "--in", in, "--out", ingest, "--out-connect"}, d.path());
     ASSERT_TRUE(proxy.wait_for_output("forwarding", 30s)) << proxy.err();

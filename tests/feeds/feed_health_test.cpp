@@ -39,7 +39,7 @@ TEST(FeedHealth, SilentSourceRaisesStaleOnceAndRecoveredWhenBack) {
     const std::string ingest = d.ipc("ingest");
     const fs::path tb = write_testbed(d / "tb", toml(ingest));
     const fs::path db = d / "r.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", tb.string(), "--db", db.string()}, d.path());
+    Process host(bin_dir() / "testbed-host", {"--dev", "--testbed", tb.string(), "--db", db.string()}, d.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.err();
     TestPublisher pub(ingest);
     ASSERT_TRUE(pub.wait_for_subscriber());
@@ -96,7 +96,7 @@ TEST(FeedHealth, PersistedPeriodicallySoAKilledHostKeepsIt) {
     const std::string ingest = d.ipc("ingest");
     const fs::path tb = write_testbed(d / "tb", toml(ingest));
     const fs::path db = d / "r.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", tb.string(), "--db", db.string()}, d.path());
+    Process host(bin_dir() / "testbed-host", {"--dev", "--testbed", tb.string(), "--db", db.string()}, d.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.err();
     TestPublisher pub(ingest);
     ASSERT_TRUE(pub.wait_for_subscriber());

@@ -50,7 +50,7 @@ std::vector<std::string> sim_args(const fs::path& testbed, const std::string& ep
 std::vector<std::vector<std::string>> run_host(const TempDir& d, const fs::path& testbed, const std::string& name,
                                                const std::vector<std::string>& feed) {
     const fs::path db = d / (name + ".db");
-    Process host(bin_dir() / "testbed-host", {"--testbed", testbed.string(), "--db", db.string()}, d.path());
+    Process host(bin_dir() / "testbed-host", {"--dev", "--testbed", testbed.string(), "--db", db.string()}, d.path());
     EXPECT_TRUE(host.wait_for_output("ready", 30s)) << host.err();
     const auto r = run(bin_dir() / "testbed", feed, 60s);
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;

@@ -143,7 +143,7 @@ TEST(HostEndToEnd, RefusesToStartWithAClearMessage) {
     test::write_file(dir / "not-a-plugin.so", "hello, I am text");
     const std::vector<BadStart> cases = {
         {"missing plugin", "", (dir / "nope.so").string(), {"nope.so", "does not exist", "plugin 'gw'"}},
-        {"text file", "", (dir / "not-a-plugin.so").string(), {"not-a-plugin.so", "not a shared library", "text file"}},
+        {"text file", "", (dir / "not-a-plugin.so").string(), {"not-a-plugin.so", "not a plugin library", "text file"}},
         {"unknown plugin config key", "treshold = 3\n", (plugin_dir() / "groundwater_alert.so").string(),
          {"config key 'treshold' is not declared", "alert_level_m"}},
     };

@@ -72,7 +72,7 @@ class Rig {
         for (const auto& p : plugins) toml += plugin_block(p);
         const fs::path tb = write_testbed(dir_ / "tb", toml);
         host_ = std::make_unique<Process>(bin_dir() / "testbed-host",
-                                          std::vector<std::string>{"--testbed", tb.string(), "--db", db_.string(),
+                                          std::vector<std::string>{"--dev", "--testbed", tb.string(), "--db", db_.string(),
                                                                    "--ingest", ingest_, "--no-output", "--plugin-dir",
                                                                    test_plugin_dir().string()},
                                           dir_.path(), std::move(env));

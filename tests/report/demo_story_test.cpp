@@ -17,7 +17,7 @@ TEST(DemoStory, GuidanceShortensSearchTimeAndReportDetectsIt) {
     const std::string in = dir.ipc("in"), out = dir.ipc("out");
     {
         Process host(bin_dir() / "testbed-host",
-                     {"--testbed", testbed_dir("city-centre").string(), "--db", db, "--plugin-dir",
+                     {"--dev", "--testbed", testbed_dir("city-centre").string(), "--db", db, "--plugin-dir",
                       plugin_dir().string(), "--ingest", in, "--output", out, "--log-level", "warn"},
                      dir.path());
         ASSERT_TRUE(host.wait_for_output("ready", std::chrono::seconds(30))) << host.err();

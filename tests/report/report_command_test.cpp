@@ -42,7 +42,7 @@ struct ControlTrial {
         d.ar1(s, "P-2", 600, 120 + effect_s, kT0, 2);
         d.ar1(s, "C-1", 600, 120, kT0, 3);
         d.ar1(s, "C-2", 600, 120, kT0, 4);
-        d.exec("INSERT INTO feed_health VALUES (" + std::to_string(run) + ", 'sensor/parking/PG-0001', 5000, 250000, 1, 0, "
+        d.exec("INSERT INTO feed_health(run_id, source, messages, bytes, gaps, duplicates, out_of_order, first_seen_us, last_seen_us) VALUES (" + std::to_string(run) + ", 'sensor/parking/PG-0001', 5000, 250000, 1, 0, "
                "0, " + std::to_string(kT0) + ", " + std::to_string(kT0 + 600 * kMinute) + ")");
     }
 };

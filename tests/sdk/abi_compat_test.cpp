@@ -133,7 +133,7 @@ name = "clang_built"
 library = ")" + probe("clang_probe").string() + R"("
 )");
     const fs::path db = dir / "results.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", testbed.string(), "--db", db.string()},
+    Process host(bin_dir() / "testbed-host", {"--dev", "--testbed", testbed.string(), "--db", db.string()},
                  dir.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.out() << host.err();
     TestPublisher pub(in);

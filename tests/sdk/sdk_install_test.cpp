@@ -101,7 +101,7 @@ name = "consumer"
 library = ")" + so.string() + R"("
 )");
     const fs::path db = tmp / "results.db";
-    Process host(bin_dir() / "testbed-host", {"--testbed", testbed.string(), "--db", db.string()},
+    Process host(bin_dir() / "testbed-host", {"--dev", "--testbed", testbed.string(), "--db", db.string()},
                  tmp.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.out() << host.err();
     TestPublisher pub(in);

@@ -21,7 +21,7 @@ TEST(TestbedCli, ReportOnAnEmptyDatabaseSaysThereIsNothing) {
     TempDir dir;
     // A host run with no input leaves a valid, empty database.
     write_testbed(dir / "tb", "[testbed]\nid = \"x\"\n[host]\ningest = \"" + dir.ipc("in") + "\"\noutput = \"\"\n");
-    ASSERT_EQ(run(bin_dir() / "testbed-host", {"--testbed", (dir / "tb").string(), "--db", (dir / "r.db").string(), "--duration", "0.2"}).exit_code, 0);
+    ASSERT_EQ(run(bin_dir() / "testbed-host", {"--dev", "--testbed", (dir / "tb").string(), "--db", (dir / "r.db").string(), "--duration", "0.2"}).exit_code, 0);
     const auto r = run(bin_dir() / "testbed", {"report", "--db", (dir / "r.db").string()});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_THAT(r.out, HasSubstr("No metric samples recorded."));

@@ -158,6 +158,7 @@ CREATE TABLE feed_stale_periods (
     until_us      INTEGER,           -- first message after it; NULL while it lasts
     PRIMARY KEY (run_id, source, from_us)
 );
+)sql"},
         // Reserved: 4 API tokens (api), 6 reports. Keep this list sorted by version.
         {7, "governance extras: audit head, append-only audit triggers, rehearsals", R"sql(
 CREATE TABLE audit_head (

@@ -167,7 +167,7 @@ library = ")" + bad.string() + R"("
 )");
     const auto r = run(
         bin_dir() / "testbed-host",
-        {"--testbed", testbed.string(), "--db", (dir / "results.db").string(), "--duration", "5"},
+        {"--dev", "--testbed", testbed.string(), "--db", (dir / "results.db").string(), "--duration", "5"},
         std::chrono::seconds(60));
     EXPECT_NE(r.exit_code, 0) << r.out << r.err;
     const std::string all = r.out + r.err;
