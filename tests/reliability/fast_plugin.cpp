@@ -1,0 +1,25 @@
+// reliability_fast: a test plugin that does next to nothing per message; in the overload test it
+// shares the host with reliability_slow and must not lose messages because of it.
+#include <testbed/plugin.hpp>
+
+namespace {
+
+class FastPlugin final : public tb::Plugin {
+   public:
+    static tb::Manifest manifest() {
+        return tb::Manifest("reliability_fast", "1.0.0")
+            .organisation("Testbed tests")
+            .contact("tests@testbed.enschede.example")
+            .description("Cheap consumer for the overload test.")
+            .reads("sensor/groundwater/");
+    }
+    explicit FastPlugin(tb::Host& host) : tb::Plugin(host) {}
+    void on_message(const tb::Message&) override { ++seen_; }
+
+   private:
+    uint64_t seen_ = 0;
+};
+
+}  // namespace
+
+TB_PLUGIN(FastPlugin)
