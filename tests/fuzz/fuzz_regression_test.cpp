@@ -63,7 +63,7 @@ TEST_P(FuzzReplay, SeedCorpusAndRegressionsPass) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, FuzzReplay, ::testing::ValuesIn(target_names()),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& p) { return p.param; });
 
 // Every folder of inputs belongs to a target that exists (a renamed target keeps its inputs).
 TEST(FuzzInputs, EveryInputFolderHasATarget) {

@@ -249,19 +249,33 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::load(const fs::path& file)
     mi.abi_minor = desc->abi_minor;
     mi.tick_interval_ms = m.tick_interval_ms;
     constexpr int kMaxItems = 1024;  // guards against a missing NULL terminator
-    for (int i = 0; m.reads && m.reads[i] && i < kMaxItems; ++i) mi.reads.emplace_back(m.reads[i]);
-    for (int i = 0; m.publishes && m.publishes[i] && i < kMaxItems; ++i) mi.publishes.emplace_back(m.publishes[i]);
-    for (int i = 0; m.metrics && m.metrics[i] && i < kMaxItems; ++i) {
+    // The bound is checked before the element is read, so an array of kMaxItems entries without
+    // a terminator is not read past its end.
+    for (int i = 0; m.reads && i < kMaxItems && m.reads[i]; ++i) mi.reads.emplace_back(m.reads[i]);
+    for (int i = 0; m.publishes && i < kMaxItems && m.publishes[i]; ++i) mi.publishes.emplace_back(m.publishes[i]);
+    for (int i = 0; m.metrics && i < kMaxItems && m.metrics[i]; ++i) {
         const tb_metric_desc* d = m.metrics[i];
         if (d->struct_size < offsetof(tb_metric_desc, description) + sizeof(d->description)) {
             return Error{who + ": metric #" + std::to_string(i) + " has struct_size " + std::to_string(d->struct_size) + ", too small", "struct_size"};
         }
+        // Range-check the raw int32 before converting: an out-of-range value in a C enum is
+        // undefined behaviour in C++ (found by the manifest fuzz target under UBSan).
+        if (d->better < TB_BETTER_HIGHER || d->better > TB_BETTER_NEITHER) {
+            return Error{who + ": metric '" + str_or_empty(d->name) + "' has an invalid 'better' value " +
+                             std::to_string(d->better) + " (use tb::Better / TB_BETTER_*)",
+                         "manifest"};
+        }
         mi.metrics.push_back({str_or_empty(d->name), str_or_empty(d->unit), static_cast<tb_better>(d->better), str_or_empty(d->description)});
     }
-    for (int i = 0; m.config_keys && m.config_keys[i] && i < kMaxItems; ++i) {
+    for (int i = 0; m.config_keys && i < kMaxItems && m.config_keys[i]; ++i) {
         const tb_config_key* k = m.config_keys[i];
         if (k->struct_size < offsetof(tb_config_key, description) + sizeof(k->description)) {
             return Error{who + ": config key #" + std::to_string(i) + " has struct_size " + std::to_string(k->struct_size) + ", too small", "struct_size"};
+        }
+        if (k->type < TB_CONFIG_STRING || k->type > TB_CONFIG_BOOL) {
+            return Error{who + ": config key '" + str_or_empty(k->name) + "' has an invalid type " + std::to_string(k->type) +
+                             " (use tb::ConfigType / TB_CONFIG_*)",
+                         "manifest"};
         }
         ConfigKeyInfo c{str_or_empty(k->name), static_cast<tb_config_type>(k->type), std::nullopt, str_or_empty(k->description)};
         if (k->default_value) c.default_value = k->default_value;
