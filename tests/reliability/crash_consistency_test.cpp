@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstdio>
 #include <random>
 
 namespace tb::test::reliability {
@@ -55,6 +56,9 @@ TEST(CrashConsistency, SigkillAtRandomPointsLosesNothingCommitted) {
         EXPECT_EQ(c.integrity, "ok");
         const int64_t rows = c.metrics + c.events;
         EXPECT_GE(rows - rows_before, acked) << "rows committed before the kill are missing";
+        std::printf("[ figures  ] seed %u: killed after %lld ms, %llu sent, %lld acknowledged, %lld rows added\n", seed,
+                    static_cast<long long>(kill_after.count()), static_cast<unsigned long long>(sent),
+                    static_cast<long long>(acked), static_cast<long long>(rows - rows_before));
         rows_before = rows;
     }
     // At least some rounds must have committed something, or the test proved nothing.
@@ -115,6 +119,8 @@ TEST(CrashConsistency, FileSizeLimitReportsErrorKeepsCommittedRowsAndRestarts) {
     }
     EXPECT_GT(acked, 0);
     auto c = reopen(db);
+    std::printf("[ figures  ] file size limit: %lld rows acknowledged, %lld in the database\n",
+                static_cast<long long>(acked), static_cast<long long>(c.metrics + c.events));
     ASSERT_TRUE(c.error.empty()) << c.error;
     EXPECT_EQ(c.integrity, "ok");
     EXPECT_GE(c.metrics + c.events, acked);
