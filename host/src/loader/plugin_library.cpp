@@ -60,6 +60,33 @@ bool valid_id(const std::string& id) {
     return true;
 }
 
+// Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF): manifest strings end
+// up in JSON (the database, logs, the API), and nlohmann::json::dump() throws on anything else.
+bool valid_utf8(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        int n = 0;
+        uint32_t cp = 0;
+        if (c < 0x80) { ++i; continue; }
+        if (c >= 0xC2 && c <= 0xDF) { n = 1; cp = c & 0x1Fu; }
+        else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0Fu; }
+        else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07u; }
+        else return false;
+        if (i + static_cast<std::size_t>(n) >= s.size()) return false;
+        for (int k = 1; k <= n; ++k) {
+            const auto d = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+            if ((d & 0xC0u) != 0x80u) return false;
+            cp = (cp << 6) | (d & 0x3Fu);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            return false;
+        }
+        i += static_cast<std::size_t>(n) + 1;
+    }
+    return true;
+}
+
 bool valid_metric_name(const std::string& n) {
     if (n.empty() || n.size() > 64) return false;
     for (char c : n) {
@@ -130,6 +157,30 @@ Status validate_manifest(const ManifestInfo& m, const std::string& where) {
     if (!missing.empty()) {
         return fail("manifest of plugin '" + m.id + "' is missing required field(s):" + missing +
                     " (set them in tb::Manifest, e.g. .organisation(\"...\").contact(\"you@example.org\"))");
+    }
+    // Every string must be UTF-8 (found by the manifest fuzz target: a byte like 0x03 after a
+    // lead byte passed validation and then made the JSON serialisation throw in the host).
+    {
+        std::vector<std::pair<std::string, const std::string*>> texts{
+            {"version", &m.version}, {"organisation", &m.organisation}, {"contact", &m.contact},
+            {"description", &m.description}, {"sdk_version", &m.sdk_version}};
+        for (const auto& r : m.reads) texts.emplace_back("reads", &r);
+        for (const auto& p : m.publishes) texts.emplace_back("publishes", &p);
+        for (const auto& x : m.metrics) {
+            texts.emplace_back("metric name", &x.name);
+            texts.emplace_back("metric unit", &x.unit);
+            texts.emplace_back("metric description", &x.description);
+        }
+        for (const auto& k : m.config_keys) {
+            texts.emplace_back("config key name", &k.name);
+            texts.emplace_back("config key description", &k.description);
+            if (k.default_value) texts.emplace_back("config key default", &*k.default_value);
+        }
+        for (const auto& [field, text] : texts) {
+            if (!valid_utf8(*text)) {
+                return fail("plugin '" + m.id + "': manifest " + field + " is not valid UTF-8 (use UTF-8 text in the manifest)");
+            }
+        }
     }
     for (const auto& r : m.reads) {
         if (r.empty()) return fail("plugin '" + m.id + "' declares an empty read prefix (use e.g. \"sensor/parking/\")");
