@@ -22,14 +22,14 @@ TB_FUZZ_TARGET(manifest) {
         tb::host::MetricInfo x;
         x.name = s();
         x.unit = s();
-        x.better = static_cast<tb_better>(in.u8() % 8);  // the enum's value range; the loader range-checks raw ints
+        x.better = static_cast<tb_better>(in.u8() % 4);  // within the enum's value range (0..3)
         x.description = s();
         m.metrics.push_back(x);
     }
     for (int i = in.u8() % 6; i > 0; --i) {
         tb::host::ConfigKeyInfo k;
         k.name = s();
-        k.type = static_cast<tb_config_type>(in.u8() % 8);
+        k.type = static_cast<tb_config_type>(in.u8() % 8);  // 0..7; raw ints are range-checked by the loader
         if (in.u8() & 1) k.default_value = s();
         k.description = s();
         m.config_keys.push_back(k);
