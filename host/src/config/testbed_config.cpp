@@ -107,7 +107,11 @@ class Parser {
         if (cfg.name.empty()) cfg.name = cfg.id;
         if (!zone.empty()) {
             cfg.zone_file = fs::absolute(cfg.dir / zone);
-            std::ifstream in(cfg.zone_file);
+            // Only a regular file: a directory opens fine but throws std::ios_failure on the
+            // first read, which escaped as a crash (found by the testbed_toml fuzz target).
+            std::error_code zec;
+            std::ifstream in;
+            if (fs::is_regular_file(cfg.zone_file, zec)) in.open(cfg.zone_file);
             if (!in) {
                 return Error{where(*tb->get("zone")) + ": zone file '" + cfg.zone_file.string() +
                                  "' cannot be read (check the path; it is relative to the testbed folder)",
@@ -117,6 +121,8 @@ class Parser {
                 cfg.zone = nlohmann::json::parse(in);
             } catch (const nlohmann::json::exception& ex) {
                 return Error{cfg.zone_file.string() + ": not valid JSON: " + ex.what(), "zone"};
+            } catch (const std::exception& ex) {  // an I/O error while reading
+                return Error{cfg.zone_file.string() + ": cannot be read: " + ex.what(), "zone"};
             }
             if (auto s = validate_zone(cfg.zone, cfg.zone_file.string()); !s) return s.error();
         }

@@ -80,6 +80,33 @@ bool valid_id(const std::string& id) {
     return true;
 }
 
+// Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF): manifest strings end
+// up in JSON (the database, logs, the API), and nlohmann::json::dump() throws on anything else.
+bool valid_utf8(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        int n = 0;
+        uint32_t cp = 0;
+        if (c < 0x80) { ++i; continue; }
+        if (c >= 0xC2 && c <= 0xDF) { n = 1; cp = c & 0x1Fu; }
+        else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0Fu; }
+        else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07u; }
+        else return false;
+        if (i + static_cast<std::size_t>(n) >= s.size()) return false;
+        for (int k = 1; k <= n; ++k) {
+            const auto d = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+            if ((d & 0xC0u) != 0x80u) return false;
+            cp = (cp << 6) | (d & 0x3Fu);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            return false;
+        }
+        i += static_cast<std::size_t>(n) + 1;
+    }
+    return true;
+}
+
 bool valid_metric_name(const std::string& n) {
     if (n.empty() || n.size() > 64) return false;
     for (char c : n) {
@@ -150,6 +177,30 @@ Status validate_manifest(const ManifestInfo& m, const std::string& where) {
     if (!missing.empty()) {
         return fail("manifest of plugin '" + m.id + "' is missing required field(s):" + missing +
                     " (set them in tb::Manifest, e.g. .organisation(\"...\").contact(\"you@example.org\"))");
+    }
+    // Every string must be UTF-8 (found by the manifest fuzz target: a byte like 0x03 after a
+    // lead byte passed validation and then made the JSON serialisation throw in the host).
+    {
+        std::vector<std::pair<std::string, const std::string*>> texts{
+            {"version", &m.version}, {"organisation", &m.organisation}, {"contact", &m.contact},
+            {"description", &m.description}, {"sdk_version", &m.sdk_version}};
+        for (const auto& r : m.reads) texts.emplace_back("reads", &r);
+        for (const auto& p : m.publishes) texts.emplace_back("publishes", &p);
+        for (const auto& x : m.metrics) {
+            texts.emplace_back("metric name", &x.name);
+            texts.emplace_back("metric unit", &x.unit);
+            texts.emplace_back("metric description", &x.description);
+        }
+        for (const auto& k : m.config_keys) {
+            texts.emplace_back("config key name", &k.name);
+            texts.emplace_back("config key description", &k.description);
+            if (k.default_value) texts.emplace_back("config key default", &*k.default_value);
+        }
+        for (const auto& [field, text] : texts) {
+            if (!valid_utf8(*text)) {
+                return fail("plugin '" + m.id + "': manifest " + field + " is not valid UTF-8 (use UTF-8 text in the manifest)");
+            }
+        }
     }
     for (const auto& r : m.reads) {
         if (r.empty()) return fail("plugin '" + m.id + "' declares an empty read prefix (use e.g. \"sensor/parking/\")");
@@ -277,19 +328,33 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::load(const fs::path& file)
     mi.abi_minor = desc->abi_minor;
     mi.tick_interval_ms = m.tick_interval_ms;
     constexpr int kMaxItems = 1024;  // guards against a missing NULL terminator
-    for (int i = 0; m.reads && m.reads[i] && i < kMaxItems; ++i) mi.reads.emplace_back(m.reads[i]);
-    for (int i = 0; m.publishes && m.publishes[i] && i < kMaxItems; ++i) mi.publishes.emplace_back(m.publishes[i]);
-    for (int i = 0; m.metrics && m.metrics[i] && i < kMaxItems; ++i) {
+    // The bound is checked before the element is read, so an array of kMaxItems entries without
+    // a terminator is not read past its end.
+    for (int i = 0; m.reads && i < kMaxItems && m.reads[i]; ++i) mi.reads.emplace_back(m.reads[i]);
+    for (int i = 0; m.publishes && i < kMaxItems && m.publishes[i]; ++i) mi.publishes.emplace_back(m.publishes[i]);
+    for (int i = 0; m.metrics && i < kMaxItems && m.metrics[i]; ++i) {
         const tb_metric_desc* d = m.metrics[i];
         if (d->struct_size < offsetof(tb_metric_desc, description) + sizeof(d->description)) {
             return Error{who + ": metric #" + std::to_string(i) + " has struct_size " + std::to_string(d->struct_size) + ", too small", "struct_size"};
         }
+        // Range-check the raw int32 before converting: an out-of-range value in a C enum is
+        // undefined behaviour in C++ (found by the manifest fuzz target under UBSan).
+        if (d->better < TB_BETTER_HIGHER || d->better > TB_BETTER_NEITHER) {
+            return Error{who + ": metric '" + str_or_empty(d->name) + "' has an invalid 'better' value " +
+                             std::to_string(d->better) + " (use tb::Better / TB_BETTER_*)",
+                         "manifest"};
+        }
         mi.metrics.push_back({str_or_empty(d->name), str_or_empty(d->unit), static_cast<tb_better>(d->better), str_or_empty(d->description)});
     }
-    for (int i = 0; m.config_keys && m.config_keys[i] && i < kMaxItems; ++i) {
+    for (int i = 0; m.config_keys && i < kMaxItems && m.config_keys[i]; ++i) {
         const tb_config_key* k = m.config_keys[i];
         if (k->struct_size < offsetof(tb_config_key, description) + sizeof(k->description)) {
             return Error{who + ": config key #" + std::to_string(i) + " has struct_size " + std::to_string(k->struct_size) + ", too small", "struct_size"};
+        }
+        if (k->type < TB_CONFIG_STRING || k->type > TB_CONFIG_BOOL) {
+            return Error{who + ": config key '" + str_or_empty(k->name) + "' has an invalid type " + std::to_string(k->type) +
+                             " (use tb::ConfigType / TB_CONFIG_*)",
+                         "manifest"};
         }
         ConfigKeyInfo c{str_or_empty(k->name), static_cast<tb_config_type>(k->type), std::nullopt, str_or_empty(k->description)};
         if (k->default_value) c.default_value = k->default_value;
