@@ -15,5 +15,7 @@ inline constexpr int kExitUsage = 2;    // bad arguments or input (message on st
 
 void register_feed_commands(CLI::App& app);    // testbed feed sim ...
 void register_report_commands(CLI::App& app);  // testbed report ...
+void register_token_commands(CLI::App& app);   // testbed token new|list|revoke (HTTP API access)
+void register_status_commands(CLI::App& app);  // testbed status, testbed events [--follow]
 
 }  // namespace tb::cli

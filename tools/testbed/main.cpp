@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "testbed 0.1.0 (SDK ABI 1.0)");
     tb::cli::register_feed_commands(app);
     tb::cli::register_report_commands(app);
+    tb::cli::register_token_commands(app);
+    tb::cli::register_status_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::RuntimeError& e) {

@@ -56,6 +56,7 @@ struct HostSettings {
     std::size_t store_queue_capacity = 1'000'000;
     std::size_t store_batch_rows = 10'000;
     std::chrono::milliseconds store_flush_interval{50};
+    std::string api = "127.0.0.1:7680";  // HTTP API + dashboard, ADDR:PORT ("" = off, port 0 = any)
 };
 
 struct TestbedConfig {

@@ -128,7 +128,19 @@ CREATE TABLE audit_log (
     hash        TEXT    NOT NULL
 );
 )sql"},
-        // Reserved: 3 incidents (isolation), 4 API tokens (api), 5 feeds, 6 reports, 7+ governance.
+        {4, "api: access tokens for the HTTP API (only a hash of each token is stored)", R"sql(
+CREATE TABLE api_tokens (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL UNIQUE,  -- who holds it; the actor name in the audit log
+    role        TEXT    NOT NULL,         -- 'staff' or 'org:<organisation>'
+    token_hash  TEXT    NOT NULL UNIQUE,  -- hex BLAKE2b-256 of the token (crypto_generichash)
+    created_us  INTEGER NOT NULL,
+    expires_us  INTEGER,                  -- NULL: never expires
+    revoked_us  INTEGER,
+    CHECK (role = 'staff' OR (role LIKE 'org:%' AND length(role) > 4))
+);
+)sql"},
+        // Reserved: 3 incidents (isolation), 5 feeds, 6 reports, 7+ governance.
     };
     return kMigrations;
 }
