@@ -12,7 +12,9 @@
 #include <boost/beast/http.hpp>
 #include <sqlite3.h>
 
+#include <array>
 #include <charconv>
+#include <cstdlib>
 #include <ctime>
 #include <deque>
 #include <future>
@@ -693,36 +695,36 @@ Reply ApiServer::Impl::zone() {
 Reply ApiServer::Impl::metrics(const Caller& c) {
     refresh();
     std::ostringstream o;
-    const std::string tb = prom_escape(host->testbed().id);
+    const std::string tbid = prom_escape(host->testbed().id);
     auto family = [&o](const char* name, const char* type, const char* help) {
         o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
     };
     if (c.role.staff) {
         family("testbed_uptime_seconds", "gauge", "Seconds since the host started.");
-        o << "testbed_uptime_seconds{testbed=\"" << tb << "\"} " << snap.value("uptime_s", 0.0) << '\n';
+        o << "testbed_uptime_seconds{testbed=\"" << tbid << "\"} " << snap.value("uptime_s", 0.0) << '\n';
         family("testbed_feed_received_total", "counter", "Well-formed feed messages received.");
-        o << "testbed_feed_received_total{testbed=\"" << tb << "\"} " << snap.value("received", uint64_t{0}) << '\n';
+        o << "testbed_feed_received_total{testbed=\"" << tbid << "\"} " << snap.value("received", uint64_t{0}) << '\n';
         family("testbed_feed_unrouted_total", "counter", "Feed messages no plugin subscribed to.");
-        o << "testbed_feed_unrouted_total{testbed=\"" << tb << "\"} " << snap.value("unrouted", uint64_t{0}) << '\n';
+        o << "testbed_feed_unrouted_total{testbed=\"" << tbid << "\"} " << snap.value("unrouted", uint64_t{0}) << '\n';
         family("testbed_ingest_dropped_total", "counter", "Malformed feed messages dropped, by reason.");
         for (const auto& [reason, n] : snap.value("ingest_dropped_by_reason", json::object()).items()) {
-            o << "testbed_ingest_dropped_total{testbed=\"" << tb << "\",reason=\"" << prom_escape(reason) << "\"} "
+            o << "testbed_ingest_dropped_total{testbed=\"" << tbid << "\",reason=\"" << prom_escape(reason) << "\"} "
               << n.get<uint64_t>() << '\n';
         }
         const json store = snap.value("store", json::object());
         family("testbed_store_queue_depth", "gauge", "Rows waiting for the result store writer.");
-        o << "testbed_store_queue_depth{testbed=\"" << tb << "\"} " << store.value("queue_depth", uint64_t{0}) << '\n';
+        o << "testbed_store_queue_depth{testbed=\"" << tbid << "\"} " << store.value("queue_depth", uint64_t{0}) << '\n';
         family("testbed_store_committed_rows_total", "counter", "Rows committed to the results database.");
-        o << "testbed_store_committed_rows_total{testbed=\"" << tb << "\"} "
+        o << "testbed_store_committed_rows_total{testbed=\"" << tbid << "\"} "
           << store.value("committed_rows", uint64_t{0}) << '\n';
         family("testbed_api_connections", "gauge", "Open HTTP API connections.");
-        o << "testbed_api_connections{testbed=\"" << tb << "\"} " << connections << '\n';
+        o << "testbed_api_connections{testbed=\"" << tbid << "\"} " << connections << '\n';
         family("testbed_api_streams", "gauge", "Open event streams.");
-        o << "testbed_api_streams{testbed=\"" << tb << "\"} " << streams << '\n';
+        o << "testbed_api_streams{testbed=\"" << tbid << "\"} " << streams << '\n';
     }
     const json plugins = plugin_list(c);
-    auto labels = [&tb](const json& p) {
-        return "testbed=\"" + tb + "\",instance=\"" + prom_escape(p.value("instance", "")) + "\",plugin_id=\"" +
+    auto labels = [&tbid](const json& p) {
+        return "testbed=\"" + tbid + "\",instance=\"" + prom_escape(p.value("instance", "")) + "\",plugin_id=\"" +
                prom_escape(p.value("plugin_id", "")) + "\",organisation=\"" + prom_escape(p.value("organisation", "")) +
                "\"";
     };
@@ -764,8 +766,8 @@ Reply ApiServer::Impl::metrics(const Caller& c) {
         o << "testbed_plugin_running{" << labels(p) << "} " << (p.value("state", "") == "running" ? 1 : 0) << '\n';
     }
     const json fl = feed_list(c);
-    auto flabels = [&tb](const json& f) {
-        return "testbed=\"" + tb + "\",source=\"" + prom_escape(f["source"].get<std::string>()) + "\"";
+    auto flabels = [&tbid](const json& f) {
+        return "testbed=\"" + tbid + "\",source=\"" + prom_escape(f["source"].get<std::string>()) + "\"";
     };
     family("testbed_feed_source_messages_total", "counter", "Messages received per feed source (topic).");
     for (const auto& f : fl) o << "testbed_feed_source_messages_total{" << flabels(f) << "} " << f["messages"] << '\n';
@@ -886,24 +888,26 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, const http::requ
     const auto method = req.method();
 
     // Route table: which method a path takes (404 when none, 405 when another).
-    enum class R { none, healthz, asset, status, plugins, trials, trial, trial_action, feeds, events, stream, latest,
-                   zone, metrics };
-    R route = R::none;
+    enum class R {
+        kNone, kHealthz, kAsset, kStatus, kPlugins, kTrials, kTrial, kTrialAction, kFeeds, kEvents, kStream,
+        kLatest, kZone, kMetrics
+    };
+    R route = R::kNone;
     http::verb allowed = http::verb::get;
     int64_t trial_id = 0;
     std::string verb;
     const DashboardAsset* asset = nullptr;
-    if (path == "/healthz") route = R::healthz;
-    else if ((asset = find_dashboard_asset(path)) != nullptr) route = R::asset;
-    else if (path == "/api/v1/status") route = R::status;
-    else if (path == "/api/v1/plugins") route = R::plugins;
-    else if (path == "/api/v1/trials") route = R::trials;
-    else if (path == "/api/v1/feeds") route = R::feeds;
-    else if (path == "/api/v1/events") route = R::events;
-    else if (path == "/api/v1/events/stream") route = R::stream;
-    else if (path == "/api/v1/latest") route = R::latest;
-    else if (path == "/api/v1/zone") route = R::zone;
-    else if (path == "/metrics") route = R::metrics;
+    if (path == "/healthz") route = R::kHealthz;
+    else if ((asset = find_dashboard_asset(path)) != nullptr) route = R::kAsset;
+    else if (path == "/api/v1/status") route = R::kStatus;
+    else if (path == "/api/v1/plugins") route = R::kPlugins;
+    else if (path == "/api/v1/trials") route = R::kTrials;
+    else if (path == "/api/v1/feeds") route = R::kFeeds;
+    else if (path == "/api/v1/events") route = R::kEvents;
+    else if (path == "/api/v1/events/stream") route = R::kStream;
+    else if (path == "/api/v1/latest") route = R::kLatest;
+    else if (path == "/api/v1/zone") route = R::kZone;
+    else if (path == "/metrics") route = R::kMetrics;
     else if (has_prefix(path, "/api/v1/trials/")) {
         std::string_view rest = std::string_view(path).substr(15);
         const auto slash = rest.find('/');
@@ -911,9 +915,9 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, const http::requ
         if (id && *id > 0) {
             trial_id = *id;
             if (slash == std::string_view::npos) {
-                route = R::trial;
+                route = R::kTrial;
             } else if (rest.substr(slash + 1) == "suspend" || rest.substr(slash + 1) == "resume") {
-                route = R::trial_action;
+                route = R::kTrialAction;
                 verb = std::string(rest.substr(slash + 1));
                 allowed = http::verb::post;
             }
@@ -923,7 +927,7 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, const http::requ
                                            "'"));
         }
     }
-    if (route == R::none) {
+    if (route == R::kNone) {
         return s->send(error_reply(http::status::not_found, "not_found",
                                    "no such endpoint: " + path + " (see docs/api.md for the list)"));
     }
@@ -934,8 +938,8 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, const http::requ
         r.headers.emplace_back("Allow", std::string(http::to_string(allowed)));
         return s->send(std::move(r));
     }
-    if (route == R::healthz) return s->send(json_reply({{"status", "ok"}, {"testbed", host->testbed().id}}));
-    if (route == R::asset) {
+    if (route == R::kHealthz) return s->send(json_reply({{"status", "ok"}, {"testbed", host->testbed().id}}));
+    if (route == R::kAsset) {
         Reply r{http::status::ok, std::string(asset->body), asset->content_type, {}};
         r.headers.emplace_back("Content-Security-Policy",
                                "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:");
@@ -948,13 +952,13 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, const http::requ
     }
     const Caller& c = caller.value();
     switch (route) {
-        case R::status: return s->send(status(c));
-        case R::plugins: return s->send(json_reply(plugin_list(c)));
-        case R::trials:
-        case R::trial: {
-            auto t = query_trials(c, route == R::trial ? std::optional<int64_t>(trial_id) : std::nullopt);
+        case R::kStatus: return s->send(status(c));
+        case R::kPlugins: return s->send(json_reply(plugin_list(c)));
+        case R::kTrials:
+        case R::kTrial: {
+            auto t = query_trials(c, route == R::kTrial ? std::optional<int64_t>(trial_id) : std::nullopt);
             if (!t) return s->send(error_reply(http::status::internal_server_error, "failed", t.error().message));
-            if (route == R::trials) return s->send(json_reply(t.value()));
+            if (route == R::kTrials) return s->send(json_reply(t.value()));
             // Another organisation's trial is reported exactly like a missing one.
             if (t.value().empty()) {
                 return s->send(error_reply(http::status::not_found, "not_found",
@@ -962,13 +966,13 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, const http::requ
             }
             return s->send(json_reply(t.value()[0]));
         }
-        case R::trial_action: return s->send(trial_action(c, trial_id, verb, req.body()));
-        case R::feeds: return s->send(json_reply(feed_list(c)));
-        case R::events: return s->send(events(c, query));
-        case R::latest: return s->send(latest(c, query));
-        case R::zone: return s->send(zone());
-        case R::metrics: return s->send(metrics(c));
-        case R::stream: {
+        case R::kTrialAction: return s->send(trial_action(c, trial_id, verb, req.body()));
+        case R::kFeeds: return s->send(json_reply(feed_list(c)));
+        case R::kEvents: return s->send(events(c, query));
+        case R::kLatest: return s->send(latest(c, query));
+        case R::kZone: return s->send(zone());
+        case R::kMetrics: return s->send(metrics(c));
+        case R::kStream: {
             if (streams >= opt.max_streams) {
                 return s->send(error_reply(http::status::service_unavailable, "too_many_streams",
                                            "at most " + std::to_string(opt.max_streams) +

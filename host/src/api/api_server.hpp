@@ -56,9 +56,10 @@ class ApiServer {
     uint16_t port() const;
     const std::string& address() const;
 
+    struct Impl;  // opaque; public only so the .cpp's connection class can name it
+
    private:
     ApiServer();
-    struct Impl;
     std::shared_ptr<Impl> impl_;
 };
 
