@@ -365,7 +365,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
     beast::tcp_stream stream_;
     ApiServer::Impl& im_;
-    beast::flat_buffer buffer_{8192};
+    beast::flat_buffer buffer_;  // the parser's header and body limits bound it
     std::optional<http::request_parser<http::string_body>> parser_;
     bool keep_alive_ = true;
     bool closed_ = false;
