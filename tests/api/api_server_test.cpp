@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <regex>
 #include <thread>
 
@@ -89,8 +93,25 @@ TEST_F(ApiServerTest, BadRequestsGetTheRightStatusAndAJsonError) {
     ASSERT_TRUE(raw.is_ok());
     EXPECT_NE(raw->find("431"), std::string::npos) << raw->substr(0, 200);
 
+    // Clients that send half a request and then nothing, or never read, do not block others.
+    std::vector<int> idle;
+    for (int i = 0; i < 8; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(h.port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        const std::string partial = i % 2 ? "GET /api/v1/status HTTP/1.1\r\nHost: x\r\n"
+                                          : "GET /metrics HTTP/1.1\r\nAuthorization: Bearer " + h.staff_token +
+                                                "\r\n\r\n";  // complete, but the reply is never read
+        ASSERT_GT(::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL), 0);
+        idle.push_back(fd);
+    }
     // The host is still serving after all that.
     EXPECT_EQ(h.get("/api/v1/status", h.staff_token).status, 200);
+    EXPECT_EQ(h.get("/healthz", "").status, 200);
+    for (int fd : idle) ::close(fd);
 }
 
 TEST_F(ApiServerTest, AnOrganisationSeesOnlyItsOwnTrialsPluginsAndEvents) {

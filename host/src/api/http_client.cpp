@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <optional>
 
 namespace tb::host::api {
 namespace {
@@ -199,7 +200,18 @@ Result<HttpResponse> http_request(const std::string& method, const std::string& 
     std::string raw;
     bool timed_out = false;
     const auto deadline = Clock::now() + timeout;
-    while (read_some(fd.get(), raw, deadline, timed_out)) {
+    // Read until the server closes or, when it keeps the connection open anyway, until the
+    // Content-Length is complete.
+    std::optional<std::size_t> complete_at;
+    while (!(complete_at && raw.size() >= *complete_at) && read_some(fd.get(), raw, deadline, timed_out)) {
+        if (complete_at) continue;
+        const auto end = raw.find("\r\n\r\n");
+        if (end == std::string::npos) continue;
+        auto head = parse_head(raw, end);
+        if (!head) continue;
+        if (auto it = head->headers.find("content-length"); it != head->headers.end()) {
+            complete_at = end + 4 + std::strtoull(it->second.c_str(), nullptr, 10);
+        }
     }
     if (timed_out) return Error{"no complete reply from " + url + " within the timeout", "timeout"};
     const auto head_end = raw.find("\r\n\r\n");
