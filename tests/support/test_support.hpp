@@ -5,6 +5,8 @@
 // Thread safety: none needed (tests are single-threaded unless they say otherwise).
 #pragma once
 
+#include <gmock/gmock.h>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>

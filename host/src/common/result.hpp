@@ -44,6 +44,8 @@ class Result {
     T* operator->() { return &std::get<T>(v_); }
     const T* operator->() const { return &std::get<T>(v_); }
     T& operator*() & { return std::get<T>(v_); }
+    const T& operator*() const& { return std::get<T>(v_); }
+    T operator*() && { return std::get<T>(std::move(v_)); }
     const Error& error() const { return std::get<Error>(v_); }
     Status status() const { return is_ok() ? Status() : Status(error()); }
 
