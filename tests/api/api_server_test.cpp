@@ -233,8 +233,14 @@ TEST_F(ApiServerTest, MetricsAreValidPrometheusTextWithPerPluginAndPerFeedLabels
                              senml("urn:dev:enschede:gw:GW-0003:", "level", "m", -1.0, 1e9 + i)));
     }
     ASSERT_TRUE(pub.send("sensor/parking/PG-0001", senml("urn:dev:enschede:pg:PG-0001:", "occupancy", "%", 40, 1e9)));
-    ASSERT_TRUE(wait_until([&] { return h.get("/api/v1/feeds", h.staff_token).body.size() == 2; },
-                           std::chrono::seconds(20)));
+    // Wait until the plugin has processed all five and the snapshot shows it.
+    const std::regex delivered(R"(testbed_plugin_delivered_total\{[^}]*instance="groundwater_alert"[^}]*\} 5)");
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return h.get("/api/v1/feeds", h.staff_token).body.size() == 2 &&
+                   std::regex_search(h.get("/metrics", h.staff_token).text, delivered);
+        },
+        std::chrono::seconds(20)));
     auto r = h.get("/metrics", h.staff_token);
     ASSERT_EQ(r.status, 200);
     EXPECT_EQ(r.headers["content-type"].rfind("text/plain; version=0.0.4", 0), 0u);
@@ -249,9 +255,7 @@ TEST_F(ApiServerTest, MetricsAreValidPrometheusTextWithPerPluginAndPerFeedLabels
         samples += line[0] == '#' ? 0 : 1;
     }
     EXPECT_GT(samples, 10u);
-    EXPECT_TRUE(std::regex_search(
-        r.text, std::regex(R"(testbed_plugin_delivered_total\{[^}]*instance="groundwater_alert"[^}]*\} 5)")))
-        << r.text;
+    EXPECT_TRUE(std::regex_search(r.text, delivered)) << r.text;
     EXPECT_NE(r.text.find("testbed_feed_source_messages_total{testbed=\"api-test\",source=\"sensor/parking/PG-0001\"} 1"),
               std::string::npos)
         << r.text;
