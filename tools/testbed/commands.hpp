@@ -22,5 +22,7 @@ void register_plugin_commands(CLI::App& app);  // testbed plugin new|inspect|che
 void register_feed_record_commands(CLI::App& app);  // testbed feed record|replay (after feed)
 void register_feed_bridge_commands(CLI::App& app);  // testbed feed mqtt|mavlink|proxy (after feed)
 void register_keys_commands(CLI::App& app);         // testbed keys new
+void register_token_commands(CLI::App& app);   // testbed token new|list|revoke (HTTP API access)
+void register_status_commands(CLI::App& app);  // testbed status, testbed events [--follow]
 
 }  // namespace tb::cli

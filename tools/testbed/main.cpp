@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
     tb::cli::register_audit_commands(app);
     tb::cli::register_register_commands(app);
     tb::cli::register_plugin_commands(app);
+    tb::cli::register_token_commands(app);
+    tb::cli::register_status_commands(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::RuntimeError& e) {

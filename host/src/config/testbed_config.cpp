@@ -131,13 +131,15 @@ class Parser {
             if (auto e = check_keys(*h, "host",
                                     {"ingest", "connect", "output", "workers", "validate_payloads",
                                      "store_queue_capacity", "store_batch_rows", "store_flush_ms",
-                                     "feed_health_interval_s", "curve_secret_key_file", "curve_authorized_keys"})) {
+                                     "feed_health_interval_s", "curve_secret_key_file", "curve_authorized_keys",
+                                     "api"})) {
                 return *e;
             }
             auto& hs = cfg.host;
             if (auto e = get_strings(*h, "ingest", hs.ingest)) return *e;
             if (auto e = get_strings(*h, "connect", hs.connect)) return *e;
             if (auto e = get(*h, "output", hs.output, "a string")) return *e;
+            if (auto e = get(*h, "api", hs.api, "a string such as \"127.0.0.1:7680\" (\"\" disables the API)")) return *e;
             if (auto e = get(*h, "workers", hs.workers, "an integer")) return *e;
             if (auto e = get(*h, "validate_payloads", hs.validate_payloads, "true or false")) return *e;
             if (auto e = get(*h, "store_queue_capacity", hs.store_queue_capacity, "an integer")) return *e;

@@ -74,6 +74,7 @@ struct HostSettings {
     // Relative paths are relative to the testbed folder (made absolute by the parser).
     std::filesystem::path curve_secret_key_file;
     std::filesystem::path curve_authorized_keys;
+    std::string api = "127.0.0.1:7680";  // HTTP API + dashboard, ADDR:PORT ("" = off, port 0 = any)
 };
 
 struct TestbedConfig {

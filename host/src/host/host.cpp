@@ -51,6 +51,7 @@ struct Host::Impl {
     int64_t run_id = 0;
     int64_t started_us = 0;
     int64_t started_mono_ns = 0;
+    std::function<void(const FeedMessagePtr&)> feed_observer;
     bool started = false;
     bool stopped = false;
     nlohmann::json summary;
@@ -296,7 +297,10 @@ Status Host::start() {
         im.log->info("ingest is CURVE-protected: server key {}, {} authorized publisher key(s)", key->public_z85,
                      ro.curve_authorized_keys.size());
     }
-    auto r = FeedReceiver::start(im.zctx, ro, [&im](const FeedMessagePtr& m) { return im.router.dispatch(m); });
+    auto r = FeedReceiver::start(im.zctx, ro, [&im](const FeedMessagePtr& m) {
+        if (im.feed_observer) im.feed_observer(m);
+        return im.router.dispatch(m);
+    });
     if (!r) return r.error();
     im.receiver = std::move(r.value());
     im.health_thread = std::thread([&im] { im.run_health(); });
@@ -327,8 +331,22 @@ nlohmann::json Host::snapshot() const {
     j["store"] = {{"queued", st.queued}, {"committed_rows", st.committed_rows}, {"rejected", st.rejected},
                   {"failed_rows", st.failed_rows}, {"commits", st.commits}, {"queue_depth", st.queue_depth}};
     j["plugins"] = nlohmann::json::array();
-    for (const auto* inst : im.all_instances()) j["plugins"].push_back(inst->stats_json());
+    for (const auto* inst : im.all_instances()) {
+        // Organisation and reads let the HTTP API show an organisation only its own plugins.
+        auto p = inst->stats_json();
+        p["organisation"] = inst->context().manifest().organisation;
+        p["reads"] = inst->context().manifest().reads;
+        j["plugins"].push_back(std::move(p));
+    }
     return j;
+}
+
+std::vector<FeedHealthRow> Host::feed_health() const {
+    return impl_->receiver ? impl_->receiver->feed_health() : std::vector<FeedHealthRow>{};
+}
+
+void Host::set_feed_observer(std::function<void(const FeedMessagePtr&)> observer) {
+    impl_->feed_observer = std::move(observer);
 }
 
 nlohmann::json Host::stop() {

@@ -6,12 +6,15 @@
 // snapshot() may be called from any thread.
 #pragma once
 
+#include "bus/feed_message.hpp"
 #include "common/result.hpp"
 #include "config/testbed_config.hpp"
+#include "store/result_store.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +50,11 @@ class Host {
 
     // Live figures (counters, per-plugin stats) as JSON.
     nlohmann::json snapshot() const;
+    // Per-source feed health so far (empty before start()). Any thread.
+    std::vector<FeedHealthRow> feed_health() const;
+    // Called on the feed-receiver thread with every well-formed message before it is routed
+    // (the API's last-value cache). Must be cheap and must not block. Set before start().
+    void set_feed_observer(std::function<void(const FeedMessagePtr&)> observer);
     const TestbedConfig& testbed() const;
     int64_t run_id() const;
 

@@ -146,6 +146,18 @@ CREATE TABLE incidents (
 );
 CREATE INDEX incidents_run_t ON incidents(run_id, t_us);
 )sql"},
+        {4, "api: access tokens for the HTTP API (only a hash of each token is stored)", R"sql(
+CREATE TABLE api_tokens (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL UNIQUE,  -- who holds it; the actor name in the audit log
+    role        TEXT    NOT NULL,         -- 'staff' or 'org:<organisation>'
+    token_hash  TEXT    NOT NULL UNIQUE,  -- hex BLAKE2b-256 of the token (crypto_generichash)
+    created_us  INTEGER NOT NULL,
+    expires_us  INTEGER,                  -- NULL: never expires
+    revoked_us  INTEGER,
+    CHECK (role = 'staff' OR (role LIKE 'org:%' AND length(role) > 4))
+);
+)sql"},
         {5, "feeds: stale detection in feed health, stale periods", R"sql(
 ALTER TABLE feed_health ADD COLUMN stale_after_s INTEGER NOT NULL DEFAULT 0;  -- 0: never stale
 ALTER TABLE feed_health ADD COLUMN stale INTEGER NOT NULL DEFAULT 0;          -- 1: silent past it now
@@ -159,7 +171,7 @@ CREATE TABLE feed_stale_periods (
     PRIMARY KEY (run_id, source, from_us)
 );
 )sql"},
-        // Reserved: 4 API tokens (api), 6 reports. Keep this list sorted by version.
+        // Reserved: 6 reports. Keep this list sorted by version.
         {7, "governance extras: audit head, append-only audit triggers, rehearsals", R"sql(
 CREATE TABLE audit_head (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
