@@ -73,7 +73,7 @@ Run start_host(const Context& c, const std::string& tag, const std::string& endp
     r.status = r.dir / "status.json";
     r.host = std::make_unique<HostProcess>(
         c.paths.bin / "testbed-host",
-        std::vector<std::string>{"--testbed", r.dir.string(), "--db", r.db.string(), "--no-output",
+        std::vector<std::string>{"--dev", "--testbed", r.dir.string(), "--db", r.db.string(), "--no-output",
                                  "--status-file", r.status.string(), "--log-level", "warn",
                                  "--plugin-dir", c.paths.plugins.string()},
         r.dir);

@@ -31,7 +31,7 @@ void ApiHost::exec(const std::string& sql) {
 int64_t ApiHost::add_trial(const std::string& plugin_id, const std::string& organisation, const std::string& state) {
     exec("INSERT INTO trials(plugin_id, plugin_version, plugin_file, plugin_sha256, manifest_json, organisation, "
          "testbed, reads_json, publishes_json, from_us, until_us, purpose, trust, state, created_us, updated_us) "
-         "VALUES ('" + plugin_id + "', '1.0', '/x.so', 'abc', '{}', '" + organisation + "', 'api-test', "
+         "VALUES ('" + plugin_id + "', '1.0', '/x.so', 'abc', '{}', '" + organisation + "', 'api-registry', "
          "'[\"sensor/\"]', '[]', 1, 4102444800000000, 'test', 'in-process', '" + state + "', 1, 1)");
     return query_int(db, "SELECT MAX(id) FROM trials").value_or(0);
 }
@@ -69,7 +69,9 @@ trusted = true
 [plugins.config]
 alert_level_m = -0.5
 )");
-    std::vector<std::string> args{"--testbed", tb.string(), "--db", db.string(), "--plugin-dir",
+    // The plugins run from [[plugins]] (--dev); the trials above are registry rows on another
+    // testbed, so this host's governor leaves them alone while the API lists and decides them.
+    std::vector<std::string> args{"--dev", "--testbed", tb.string(), "--db", db.string(), "--plugin-dir",
                                   plugin_dir().string(), "--api", "127.0.0.1:0"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     host = std::make_unique<Process>(bin_dir() / "testbed-host", args, dir.path());

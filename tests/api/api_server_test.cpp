@@ -171,7 +171,15 @@ TEST_F(ApiServerTest, StaffSuspendAndResumeAreRecordedWithTheTokenName) {
     EXPECT_EQ(query_rows(h.db, "SELECT state FROM trials WHERE id = " + std::to_string(h.water_trial))[0][0],
               "suspended");
     EXPECT_EQ(h.get(path, h.staff_token).body["state"], "suspended");
-    // The action is recorded with the token's name (interim: an event; see docs/api.md).
+    // The decision takes the CLI's governance path: a hash-chained audit row names the token...
+    auto audit = query_rows(h.db, "SELECT actor, action, outcome, reason FROM audit_log WHERE trial_id = " +
+                                      std::to_string(h.water_trial) + " AND action = 'suspend'");
+    ASSERT_EQ(audit.size(), 1u);
+    EXPECT_EQ(audit[0][0], "alice-staff");
+    EXPECT_EQ(audit[0][2], "done");
+    EXPECT_EQ(audit[0][3], "flooding the output");
+    EXPECT_EQ(run(bin_dir() / "testbed", {"audit", "verify", "--db", h.db.string()}).exit_code, 0);
+    // ...and an event puts it in the live event list.
     auto rows = query_rows(h.db, "SELECT message FROM events WHERE kind = 'staff_action'");
     ASSERT_EQ(rows.size(), 1u);
     EXPECT_NE(rows[0][0].find("alice-staff"), std::string::npos) << rows[0][0];

@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 
 std::vector<std::string> host_args(const fs::path& tb, const fs::path& db, const std::string& ingest,
                                    const fs::path& status) {
-    return {"--testbed", tb.string(), "--db", db.string(), "--ingest", ingest, "--no-output",
+    return {"--dev", "--testbed", tb.string(), "--db", db.string(), "--ingest", ingest, "--no-output",
             "--status-file", status.string(), "--log-level", "info"};
 }
 

@@ -46,7 +46,7 @@ inbox_capacity = 10000
     const auto db = dir / "results.db";
     const auto ingest = dir.ipc("in");
     Process host(bin_dir() / "testbed-host",
-                 {"--testbed", tb.string(), "--db", db.string(), "--ingest", ingest, "--no-output"}, dir.path());
+                 {"--dev", "--testbed", tb.string(), "--db", db.string(), "--ingest", ingest, "--no-output"}, dir.path());
     ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.err();
     TestPublisher pub(ingest);
     ASSERT_TRUE(pub.wait_for_subscriber(10s));

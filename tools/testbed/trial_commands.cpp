@@ -11,6 +11,7 @@
 #include "common/clock.hpp"
 #include "common/sha256.hpp"
 #include "governance/audit.hpp"
+#include "governance/decide.hpp"
 #include "governance/pseudonym.hpp"
 #include "governance/sql.hpp"
 #include "governance/time_parse.hpp"
@@ -205,61 +206,13 @@ int run_decide(Action action, const DecideArgs& a) {
     } catch (const std::exception&) {
         return refuse(h.db, cmd, a.by, act, std::nullopt, "'" + a.id + "' is not a trial id (a positive number; see 'testbed trial list')");
     }
-    if (a.by.empty()) return refuse(h.db, cmd, a.by, act, id, "--by is missing: every decision needs the name of who takes it");
-    if (a.reason.empty()) return refuse(h.db, cmd, a.by, act, id, "--reason is missing: every decision needs a reason");
-    if (auto s = host::gov::begin_immediate(h.db); !s) {
-        std::cerr << "testbed " << cmd << ": " << s.message() << "\n";
-        return kExitFailure;
+    // The same decision path as the HTTP API's emergency stop (governance/decide.hpp).
+    auto out = host::gov::decide(h.db, {id, action, a.by, a.reason});
+    if (!out) {
+        std::cerr << "testbed " << cmd << ": " << out.error().message << "\n";
+        return out.error().reason == "refused" ? kExitUsage : kExitFailure;
     }
-    auto no = [&](const std::string& msg, nlohmann::json detail = nlohmann::json::object()) {
-        host::gov::rollback(h.db);
-        return refuse(h.db, cmd, a.by, act, id, msg, std::move(detail));
-    };
-    auto t = host::gov::load_trial(h.db, id);
-    if (!t) return no(t.error().message);
-    const int64_t now = host::now_us();
-    auto next = host::gov::next_state(*t, action, now);
-    if (!next) return no(next.error().message, {{"state", host::gov::to_string(t->state)}});
-    if (action == Action::approve) {
-        auto sha = host::sha256_file(t->plugin_file);
-        if (!sha) return no("trial " + std::to_string(id) + ": " + sha.error().message);
-        if (*sha != t->plugin_sha256) {
-            return no("the plugin file " + t->plugin_file + " changed since trial " + std::to_string(id) +
-                          " was proposed (SHA-256 now " + *sha + ", proposed " + t->plugin_sha256 +
-                          "); reject this trial and propose the new build",
-                      {{"expected_sha256", t->plugin_sha256}, {"actual_sha256", *sha}});
-        }
-        if (now >= t->until_us) {
-            return no("trial " + std::to_string(id) + "'s window ended at " + host::gov::format_time(t->until_us) +
-                      "; it can no longer be approved");
-        }
-    }
-    if (action == Action::approve || action == Action::resume) {
-        auto overlap = host::gov::overlapping_trials(h.db, *t);
-        if (!overlap) return no(overlap.error().message);
-        if (!overlap->empty()) {
-            return no("trial " + std::to_string(id) + "'s window overlaps live trial " +
-                      std::to_string(overlap->front()) + " of the same plugin on testbed '" + t->testbed + "'");
-        }
-    }
-    if (auto s = host::gov::update_state(h.db, id, *next, now); !s) {
-        host::gov::rollback(h.db);
-        std::cerr << "testbed " << cmd << ": " << s.message() << "\n";
-        return kExitFailure;
-    }
-    host::gov::AuditEntry e{now, a.by, act, id, true, a.reason,
-                            {{"from", host::gov::to_string(t->state)}, {"to", host::gov::to_string(*next)}}};
-    if (auto r = host::gov::append_audit(h.db, e); !r) {
-        host::gov::rollback(h.db);
-        std::cerr << "testbed " << cmd << ": " << r.error().message << "\n";
-        return kExitFailure;
-    }
-    if (auto s = host::gov::commit(h.db); !s) {
-        host::gov::rollback(h.db);
-        std::cerr << "testbed " << cmd << ": " << s.message() << "\n";
-        return kExitFailure;
-    }
-    std::cout << "trial " << id << ": " << host::gov::to_string(t->state) << " -> " << host::gov::to_string(*next)
+    std::cout << "trial " << id << ": " << host::gov::to_string(out->from) << " -> " << host::gov::to_string(out->to)
               << " by " << a.by << " (" << a.reason << ")";
     if (action == Action::suspend) std::cout << "; a running host stops delivery at its next governance poll";
     std::cout << "\n";

@@ -1,6 +1,7 @@
 #include "api/trial_actions.hpp"
 
 #include "common/clock.hpp"
+#include "governance/decide.hpp"
 #include "store/sqlite_store.hpp"
 
 #include <sqlite3.h>
@@ -30,49 +31,39 @@ Result<nlohmann::json> read_trial(sqlite3* db, int64_t id) {
     return out;
 }
 
-Result<nlohmann::json> transition(const std::filesystem::path& file, int64_t run_id, int64_t id, const char* from,
-                                  const char* to, const char* verb, const std::string& actor,
-                                  const std::string& reason) {
+// The emergency stop takes exactly the CLI's path: governance's decide() checks the transition and
+// writes the hash-chained audit row naming the token; the host's governor enforces it.
+Result<nlohmann::json> transition(const std::filesystem::path& file, int64_t run_id, int64_t id, gov::Action action,
+                                  const std::string& actor, const std::string& reason) {
     auto opened = open_database(file, false);
     if (!opened) return opened.error();
     DbPtr db(opened.value(), &sqlite3_close);
-    auto before = read_trial(db.get(), id);
-    if (!before) return before.error();
-    const std::string state = before.value()["state"];
-    if (state != from) {
-        return Error{"trial " + std::to_string(id) + " is " + state + ", not " + from + "; it cannot be " + verb,
-                     "conflict"};
+    if (auto before = read_trial(db.get(), id); !before) return before.error();
+    auto out = gov::decide(db.get(), {id, action, actor, reason.empty() ? "emergency stop via the HTTP API" : reason});
+    if (!out) {
+        return Error{out.error().message, out.error().reason == "refused" ? "conflict" : "sqlite"};
     }
-    // TODO(lead): replace with governance's transition (issue 5) once merged: it also writes the
-    // hash-chained audit_log row. Until then the action is recorded as an event.
-    const int64_t now = now_us();
-    sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(db.get(), "UPDATE trials SET state = ?, updated_us = ? WHERE id = ? AND state = ?", -1, &st,
-                       nullptr);
-    sqlite3_bind_text(st, 1, to, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, id);
-    sqlite3_bind_text(st, 4, from, -1, SQLITE_STATIC);
-    const int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return Error{std::string("updating trial: ") + sqlite3_errmsg(db.get()), "sqlite"};
-    const nlohmann::json detail{{"actor", actor}, {"trial_id", id}, {"from", from}, {"to", to}, {"reason", reason}};
+    // The audit log is the record; this event puts the action in the live event list for staff.
+    const char* verb = action == gov::Action::suspend ? "suspended" : "resumed";
+    const nlohmann::json detail{{"actor", actor}, {"trial_id", id}, {"from", gov::to_string(out->from)},
+                                {"to", gov::to_string(out->to)}, {"reason", reason}};
     const std::string message = "trial " + std::to_string(id) + " " + verb + " by " + actor +
                                 (reason.empty() ? "" : ": " + reason);
     const std::string detail_text = detail.dump();
+    const std::string subject = "trial/" + std::to_string(id);
+    sqlite3_stmt* st = nullptr;
     sqlite3_prepare_v2(db.get(),
                        "INSERT INTO events(run_id, plugin_row, severity, kind, subject, message, detail_json, t_us) "
                        "VALUES (?, NULL, 2, 'staff_action', ?, ?, ?, ?)",
                        -1, &st, nullptr);
-    const std::string subject = "trial/" + std::to_string(id);
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_text(st, 2, subject.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, message.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, detail_text.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 5, now);
-    const int rc2 = sqlite3_step(st);
+    sqlite3_bind_int64(st, 5, now_us());
+    const int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (rc2 != SQLITE_DONE) return Error{std::string("recording the action: ") + sqlite3_errmsg(db.get()), "sqlite"};
+    if (rc != SQLITE_DONE) return Error{std::string("recording the action: ") + sqlite3_errmsg(db.get()), "sqlite"};
     return read_trial(db.get(), id);
 }
 
@@ -81,10 +72,10 @@ Result<nlohmann::json> transition(const std::filesystem::path& file, int64_t run
 TrialActions database_trial_actions(std::filesystem::path db, int64_t run_id) {
     TrialActions a;
     a.suspend = [db, run_id](int64_t id, const std::string& actor, const std::string& reason) {
-        return transition(db, run_id, id, "active", "suspended", "suspended", actor, reason);
+        return transition(db, run_id, id, gov::Action::suspend, actor, reason);
     };
     a.resume = [db, run_id](int64_t id, const std::string& actor, const std::string& reason) {
-        return transition(db, run_id, id, "suspended", "active", "resumed", actor, reason);
+        return transition(db, run_id, id, gov::Action::resume, actor, reason);
     };
     return a;
 }
