@@ -149,7 +149,10 @@ int main(int argc, char** argv) {
         return 1;
     }
     const std::string base = "http://127.0.0.1:" + std::to_string(api.value()->port());
-    auto pub = tools::FeedPublisher::open({ingest, false, 2'000'000});
+    tools::FeedPublisherOptions po;
+    po.endpoint = ingest;
+    po.sndhwm = 2'000'000;
+    auto pub = tools::FeedPublisher::open(po);
     if (!pub || !(*pub)->wait_for_subscriber(std::chrono::seconds(10))) {
         std::fprintf(stderr, "api_load_bench: the host did not subscribe\n");
         return 1;
