@@ -118,9 +118,10 @@ TEST(ReportCommand, GuardrailOverridesImprovedKpi) {
         d.exec("INSERT INTO events(run_id, plugin_row, severity, kind, message, t_us) VALUES (" + std::to_string(t.run) +
                ", " + std::to_string(t.plugin_row) + ", 3, 'guidance_conflict', 'sent drivers to a closed garage', " +
                std::to_string(kT0) + ")");
-        // The incidents table of the isolation work, if it exists, is read too.
-        d.exec("CREATE TABLE IF NOT EXISTS incidents(id INTEGER PRIMARY KEY, trial_id INTEGER, kind TEXT)");
-        d.exec("INSERT INTO incidents(trial_id, kind) VALUES (" + std::to_string(t.trial) + ", 'crash')");
+        // An incident of the trial's isolated runner (table from schema migration 3) counts too.
+        d.exec("INSERT INTO incidents(run_id, plugin_row, instance, t_us, reason, signal, detail, restarts_before, action) "
+               "VALUES (" + std::to_string(t.run) + ", " + std::to_string(t.plugin_row) + ", 'parking_guide', " +
+               std::to_string(kT0) + ", 'segfault', 11, 'SIGSEGV in on_message', 0, 'restart')");
     }
     const auto r = report({"report", "--db", t.db, "--trial", std::to_string(t.trial), "--format", "json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;

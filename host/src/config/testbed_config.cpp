@@ -112,7 +112,7 @@ class Parser {
             std::error_code zec;
             std::ifstream in;
             if (fs::is_regular_file(cfg.zone_file, zec)) in.open(cfg.zone_file);
-            if (!in) {
+            if (!in.is_open()) {
                 return Error{where(*tb->get("zone")) + ": zone file '" + cfg.zone_file.string() +
                                  "' cannot be read (check the path; it is relative to the testbed folder)",
                              "zone"};
