@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <map>
 
 namespace tb::test {
 namespace {
@@ -118,6 +119,20 @@ TEST(HostEndToEnd, RecordsExactlyTheExpectedRowsAndCountsMalformedMessagesPerRea
     }
     EXPECT_TRUE(found) << rep.out;
     EXPECT_EQ(j["events"][0]["warning"], expected_alerts);
+    // Feed health per kind of source, and the malformed input by reason.
+    std::map<std::string, nlohmann::json> feeds;
+    for (const auto& f : j["feeds"]) feeds[f["prefix"].get<std::string>()] = f;
+    ASSERT_EQ(feeds.count("sensor/groundwater/"), 1u) << rep.out;
+    EXPECT_EQ(feeds["sensor/groundwater/"]["sources"], 10);
+    EXPECT_EQ(feeds["sensor/groundwater/"]["messages"], 500);
+    EXPECT_EQ(feeds["sensor/groundwater/"]["gaps"], 0);
+    EXPECT_EQ(feeds["sensor/footfall/"]["messages"], 20);
+    EXPECT_EQ(j["ingest_dropped"]["invalid_json"], 4);
+    EXPECT_EQ(j["ingest_dropped"]["frame_count"], 1);
+    const auto table = run(bin_dir() / "testbed", {"report", "--db", db.string()});
+    EXPECT_THAT(table.out, HasSubstr("feed health"));
+    EXPECT_THAT(table.out, HasSubstr("sensor/groundwater/"));
+    EXPECT_THAT(table.out, HasSubstr("\"short_header\":2"));
 }
 
 TEST(HostEndToEnd, SecondRunAppendsToTheSameDatabase) {

@@ -107,12 +107,42 @@ int run_report(const ReportArgs& a) {
         if (st && sqlite3_step(st) == SQLITE_ROW) runs = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
     }
+    // Feed health per kind of source (the topic up to its last '/'), and malformed input by reason.
+    nlohmann::json feeds = nlohmann::json::array(), drops = nlohmann::json::object();
+    {
+        const std::string where = a.run > 0 ? " WHERE run_id = " + std::to_string(a.run) : "";
+        const std::string sql =
+            "SELECT rtrim(source, replace(source, '/', '')) AS prefix, COUNT(*), SUM(messages), SUM(gaps), "
+            "SUM(duplicates), SUM(out_of_order), SUM(stale_count), SUM(stale) FROM feed_health" + where +
+            " GROUP BY prefix ORDER BY prefix";
+        sqlite3_stmt* st = nullptr;
+        sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr);
+        while (st && sqlite3_step(st) == SQLITE_ROW) {
+            feeds.push_back({{"prefix", reinterpret_cast<const char*>(sqlite3_column_text(st, 0))},
+                             {"sources", sqlite3_column_int64(st, 1)},
+                             {"messages", sqlite3_column_int64(st, 2)},
+                             {"gaps", sqlite3_column_int64(st, 3)},
+                             {"duplicates", sqlite3_column_int64(st, 4)},
+                             {"out_of_order", sqlite3_column_int64(st, 5)},
+                             {"stale_periods", sqlite3_column_int64(st, 6)},
+                             {"stale_now", sqlite3_column_int64(st, 7)}});
+        }
+        sqlite3_finalize(st);
+        const std::string dsql = "SELECT reason, SUM(count) FROM ingest_drops" + where + " GROUP BY reason ORDER BY reason";
+        sqlite3_prepare_v2(h, dsql.c_str(), -1, &st, nullptr);
+        while (st && sqlite3_step(st) == SQLITE_ROW) {
+            drops[reinterpret_cast<const char*>(sqlite3_column_text(st, 0))] = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_finalize(st);
+    }
     sqlite3_close(h);
 
     nlohmann::json out;
     out["database"] = a.db;
     out["runs"] = runs;
     if (a.run > 0) out["run"] = a.run;
+    out["feeds"] = feeds;
+    out["ingest_dropped"] = drops;
     out["metrics"] = nlohmann::json::array();
     for (auto& [key, s] : series) {
         double sum = 0;
@@ -163,6 +193,21 @@ int run_report(const ReportArgs& a) {
                         static_cast<unsigned long long>(e["critical"].get<uint64_t>()));
         }
     }
+    std::printf("\n");
+    if (feeds.empty()) {
+        std::printf("No feed health recorded.\n");
+    } else {
+        std::printf("%-24s %8s %10s %8s %8s %8s %8s\n", "feed health", "sources", "messages", "gaps", "dups",
+                    "disorder", "stale");
+        for (const auto& f : feeds) {
+            std::printf("%-24s %8lld %10lld %8lld %8lld %8lld %8lld\n", f["prefix"].get<std::string>().c_str(),
+                        static_cast<long long>(f["sources"].get<int64_t>()), static_cast<long long>(f["messages"].get<int64_t>()),
+                        static_cast<long long>(f["gaps"].get<int64_t>()), static_cast<long long>(f["duplicates"].get<int64_t>()),
+                        static_cast<long long>(f["out_of_order"].get<int64_t>()),
+                        static_cast<long long>(f["stale_periods"].get<int64_t>()));
+        }
+    }
+    if (!drops.empty()) std::printf("Malformed messages dropped, by reason: %s\n", drops.dump().c_str());
     return kExitOk;
 }
 
