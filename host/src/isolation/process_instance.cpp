@@ -175,12 +175,7 @@ class ProcessInstance final : public PluginInstance {
 
     nlohmann::json stats_json() const override {
         auto j = base_stats_json();
-        j["callback_p50_us"] = static_cast<double>(callback_ns_.percentile_ns(0.50)) / 1000.0;
-        j["callback_p99_us"] = static_cast<double>(callback_ns_.percentile_ns(0.99)) / 1000.0;
-        j["latency_p50_us"] = static_cast<double>(latency_ns_.percentile_ns(0.50)) / 1000.0;
-        j["latency_p99_us"] = static_cast<double>(latency_ns_.percentile_ns(0.99)) / 1000.0;
-        j["inbox_capacity"] = opt_.inbox.capacity;
-        j["overflow"] = opt_.inbox.overflow == OverflowPolicy::drop_newest ? "drop_newest" : "drop_oldest";
+        add_runtime_stats(j, callback_ns_, latency_ns_, opt_.inbox);
         j["restarts"] = restarts_.load();
         j["restart_max"] = opt_.restart_max;
         j["incidents"] = incidents_.load();

@@ -38,6 +38,16 @@ tb_status call_on_message(const tb_plugin_desc& desc, void* self, const FeedMess
     return rc;
 }
 
+void add_runtime_stats(nlohmann::json& j, const LatencyHistogram& callback_ns, const LatencyHistogram& latency_ns,
+                       const InboxOptions& inbox) {
+    j["callback_p50_us"] = static_cast<double>(callback_ns.percentile_ns(0.50)) / 1000.0;
+    j["callback_p99_us"] = static_cast<double>(callback_ns.percentile_ns(0.99)) / 1000.0;
+    j["latency_p50_us"] = static_cast<double>(latency_ns.percentile_ns(0.50)) / 1000.0;
+    j["latency_p99_us"] = static_cast<double>(latency_ns.percentile_ns(0.99)) / 1000.0;
+    j["inbox_capacity"] = inbox.capacity;
+    j["overflow"] = inbox.overflow == OverflowPolicy::drop_newest ? "drop_newest" : "drop_oldest";
+}
+
 namespace {
 
 namespace asio = boost::asio;
@@ -182,12 +192,7 @@ class InProcessInstance final : public PluginInstance {
 
     nlohmann::json stats_json() const override {
         auto j = base_stats_json();
-        j["callback_p50_us"] = static_cast<double>(callback_ns_.percentile_ns(0.50)) / 1000.0;
-        j["callback_p99_us"] = static_cast<double>(callback_ns_.percentile_ns(0.99)) / 1000.0;
-        j["latency_p50_us"] = static_cast<double>(latency_ns_.percentile_ns(0.50)) / 1000.0;
-        j["latency_p99_us"] = static_cast<double>(latency_ns_.percentile_ns(0.99)) / 1000.0;
-        j["inbox_capacity"] = opt_.capacity;
-        j["overflow"] = opt_.overflow == OverflowPolicy::drop_newest ? "drop_newest" : "drop_oldest";
+        add_runtime_stats(j, callback_ns_, latency_ns_, opt_);
         return j;
     }
 

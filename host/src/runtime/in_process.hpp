@@ -27,6 +27,13 @@ std::unique_ptr<PluginInstance> make_in_process_instance(std::shared_ptr<PluginL
                                                          std::unique_ptr<PluginContext> context,
                                                          Executor& executor, InboxOptions inbox);
 
+class LatencyHistogram;
+
+// Add the figures every runtime reports (callback and delivery latency percentiles, inbox
+// settings) to a stats_json object, so in-process and isolated plugins read the same.
+void add_runtime_stats(nlohmann::json& j, const LatencyHistogram& callback_ns, const LatencyHistogram& latency_ns,
+                       const InboxOptions& inbox);
+
 // Call on_message for one message and account for the result (shared with the runner process).
 // Returns the plugin's status; `error_text` receives its message on failure.
 tb_status call_on_message(const tb_plugin_desc& desc, void* self, const FeedMessage& msg, std::string& error_text);
