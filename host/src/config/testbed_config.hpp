@@ -49,7 +49,7 @@ struct PluginSpec {
     int64_t restart_backoff_ms = 200;        // first back-off; doubles per restart, with jitter
     int64_t restart_backoff_max_ms = 30000;  // back-off ceiling
     int64_t callback_deadline_ms = 2000;     // watchdog: a longer callback is a hang
-    uint64_t memory_limit_mb = 1024;         // RLIMIT_AS (and cgroup memory.max when writable)
+    uint64_t memory_limit_mb = 1024;         // RLIMIT_AS (address space); cgroups are not used yet
     uint64_t cpu_limit_s = 0;                // RLIMIT_CPU, CPU seconds per runner process
     double publish_budget_per_s = 0;         // publications per second (token bucket)
     double record_budget_per_s = 0;          // metric samples + events per second (token bucket)
