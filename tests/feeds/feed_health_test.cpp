@@ -1,6 +1,6 @@
 // Feed health in a real host: a source silent longer than its sensor group's stale_after_s
 // raises feed_stale once and feed_recovered when it is back; feed health reaches the database
-// periodically, so it survives a killed host.
+// periodically, so it survives a killed host. A configured sensor that never sends is flagged too.
 #include "support/test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -89,6 +89,54 @@ TEST(FeedHealth, SilentSourceRaisesStaleOnceAndRecoveredWhenBack) {
     EXPECT_EQ(query_int(db, "SELECT stale_count FROM feed_health WHERE source = '" + b + "'"), 0);
     EXPECT_EQ(stale_events("feed_recovered", a), 1);
     EXPECT_EQ(host.stop(), 0);
+}
+
+TEST(FeedHealth, ConfiguredSensorThatNeverSendsGoesStaleAndRecoversOnItsFirstMessage) {
+    TempDir d;
+    const std::string ingest = d.ipc("ingest");
+    const fs::path tb = write_testbed(d / "tb", toml(ingest));
+    const fs::path db = d / "r.db";
+    Process host(bin_dir() / "testbed-host", {"--dev", "--testbed", tb.string(), "--db", db.string()}, d.path());
+    ASSERT_TRUE(host.wait_for_output("ready", 30s)) << host.err();
+    TestPublisher pub(ingest);
+    ASSERT_TRUE(pub.wait_for_subscriber());
+    // GW-0001 talks all along; GW-0002 (configured, count = 2) says nothing at first.
+    const std::string a = "sensor/groundwater/GW-0001", silent = "sensor/groundwater/GW-0002";
+    auto keep_a = [&] {
+        pub.send(a, senml("urn:dev:gw:1:", "level", "m", -1.0, 1.7e9));
+        std::this_thread::sleep_for(200ms);
+    };
+    auto events = [&](const std::string& kind, const std::string& subject) {
+        return query_int(db, "SELECT count(*) FROM events WHERE kind = '" + kind + "' AND subject = '" + subject + "'")
+            .value_or(0);
+    };
+    ASSERT_TRUE(wait_until([&] { keep_a(); return events("feed_stale", silent) > 0; }, 30s)) << host.err();
+    EXPECT_EQ(events("feed_stale", a), 0);
+    const auto ev = query_rows(db, "SELECT message, json_extract(detail_json, '$.never_heard') FROM events "
+                                   "WHERE kind = 'feed_stale' AND subject = '" + silent + "'");
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_NE(ev[0][0].find("configured but has sent nothing"), std::string::npos) << ev[0][0];
+    EXPECT_EQ(ev[0][1], "1");
+    // Its feed-health row exists with no messages and is marked stale.
+    ASSERT_TRUE(wait_until(
+        [&] {
+            keep_a();
+            return query_int(db, "SELECT stale FROM feed_health WHERE source = '" + silent + "' AND messages = 0") == 1;
+        },
+        30s));
+
+    // Its first message ends the silence.
+    ASSERT_TRUE(wait_until(
+        [&] {
+            keep_a();
+            pub.send(silent, senml("urn:dev:gw:2:", "level", "m", -1.0, 1.7e9));
+            return events("feed_recovered", silent) > 0;
+        },
+        30s))
+        << host.err();
+    EXPECT_EQ(events("feed_stale", silent), 1);
+    EXPECT_EQ(host.stop(), 0);
+    EXPECT_EQ(query_int(db, "SELECT count(*) FROM feed_stale_periods WHERE source = '" + silent + "' AND until_us IS NOT NULL"), 1);
 }
 
 TEST(FeedHealth, PersistedPeriodicallySoAKilledHostKeepsIt) {

@@ -24,6 +24,7 @@ struct FeedReceiver::Impl {
     std::thread thread;
     std::shared_ptr<spdlog::logger> log = logger("feeds");
 
+    int64_t started_us = 0;  // silence of a never-heard expected source counts from here
     mutable std::mutex health_mu;
     std::unordered_map<std::string, Health> health;  // guarded by health_mu
     std::vector<StalePeriod> periods;                // guarded by health_mu; bounded by kMaxPeriods
@@ -91,14 +92,18 @@ struct FeedReceiver::Impl {
 
     void track(const FeedMessage& m) {
         std::lock_guard lock(health_mu);
-        auto [it, fresh] = health.try_emplace(m.topic);
+        auto [it, created] = health.try_emplace(m.topic);
         auto& h = it->second;
         auto& r = h.row;
         const uint64_t seq = m.header.sequence;
-        if (fresh) {
+        // An expected source is seeded with no messages; its first message is its first sight.
+        const bool fresh = r.messages == 0;
+        if (created) {
             r.source = m.topic;
-            r.first_seen_us = m.receive_time_us;
             if (opt.stale_after_s) r.stale_after_s = opt.stale_after_s(m.topic);
+        }
+        if (fresh) {
+            r.first_seen_us = m.receive_time_us;
         } else if (seq == h.last_seq) {
             ++r.duplicates;
         } else if (seq > h.last_seq + 1) {
@@ -195,6 +200,14 @@ Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, R
     auto& im = *r->impl_;
     im.opt = std::move(opt);
     im.sink = std::move(sink);
+    im.started_us = now_us();
+    for (const auto& source : im.opt.expected_sources) {
+        auto& row = im.health[source].row;
+        row.source = source;
+        if (im.opt.stale_after_s) row.stale_after_s = im.opt.stale_after_s(source);
+    }
+    im.opt.expected_sources.clear();
+    im.opt.expected_sources.shrink_to_fit();
     if (!im.opt.curve_secret_z85.empty()) {
         // The ZAP endpoint is per context; it must be bound before the server socket binds.
         im.zap = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::rep);
@@ -274,13 +287,16 @@ std::vector<FeedStaleChange> FeedReceiver::check_stale(int64_t now) {
     for (auto& [source, h] : impl_->health) {
         auto& r = h.row;
         if (r.stale_after_s <= 0) continue;
-        const int64_t silent = now - r.last_seen_us;
+        // A source never heard from (an expected one) has been silent since the receiver started.
+        const bool never_heard = r.messages == 0;
+        const int64_t since = never_heard ? impl_->started_us : r.last_seen_us;
+        const int64_t silent = now - since;
         if (!r.stale && silent > r.stale_after_s * 1'000'000) {
             r.stale = true;
-            r.stale_since_us = r.last_seen_us;
+            r.stale_since_us = since;
             ++r.stale_count;
-            if (impl_->periods.size() < Impl::kMaxPeriods) impl_->periods.push_back({source, r.last_seen_us, 0});
-            out.push_back({source, true, r.last_seen_us, silent, r.stale_after_s});
+            if (impl_->periods.size() < Impl::kMaxPeriods) impl_->periods.push_back({source, since, 0});
+            out.push_back({source, true, r.last_seen_us, silent, r.stale_after_s, never_heard});
         } else if (r.stale && r.last_seen_us > r.stale_since_us) {
             // A message arrived after the silence began.
             for (auto it = impl_->periods.rbegin(); it != impl_->periods.rend(); ++it) {
@@ -289,7 +305,7 @@ std::vector<FeedStaleChange> FeedReceiver::check_stale(int64_t now) {
                     break;
                 }
             }
-            out.push_back({source, false, r.last_seen_us, r.last_seen_us - r.stale_since_us, r.stale_after_s});
+            out.push_back({source, false, r.last_seen_us, r.last_seen_us - r.stale_since_us, r.stale_after_s, false});
             r.stale = false;
             r.stale_since_us = 0;
         }

@@ -32,7 +32,12 @@ struct ReceiverOptions {
     std::vector<std::string> bind;     // SUB binds (publishers connect here)
     std::vector<std::string> connect;  // SUB connects (to publishers or proxies that bind)
     bool validate_json = true;
-    int rcvhwm = 1'000'000;
+    // Messages the ingest socket queues before ZeroMQ pushes back on publishers (their own send
+    // queue then fills and drops, which the host sees as sequence gaps). Bounds host memory.
+    int rcvhwm = 10'000;
+    // Sources the testbed configures ([[sensors]] topics). They get a feed-health entry from the
+    // start, so one that never sends goes stale stale_after_s after the receiver started.
+    std::vector<std::string> expected_sources;
     // Seconds of silence after which a source counts as stale (0 = never); asked once per new
     // source, so the per-message path does no lookup.
     std::function<int64_t(std::string_view topic)> stale_after_s;
@@ -49,6 +54,7 @@ struct FeedStaleChange {
     int64_t last_seen_us = 0;  // the last message before the silence, or the first after it
     int64_t silent_us = 0;     // how long it had been silent
     int64_t stale_after_s = 0;
+    bool never_heard = false;  // went stale without a single message since the receiver started
 };
 
 struct ReceiverCounters {

@@ -132,7 +132,7 @@ class Parser {
                                     {"ingest", "connect", "output", "workers", "validate_payloads",
                                      "store_queue_capacity", "store_batch_rows", "store_flush_ms",
                                      "feed_health_interval_s", "curve_secret_key_file", "curve_authorized_keys",
-                                     "api"})) {
+                                     "api", "ingest_hwm"})) {
                 return *e;
             }
             auto& hs = cfg.host;
@@ -143,6 +143,12 @@ class Parser {
             if (auto e = get(*h, "workers", hs.workers, "an integer")) return *e;
             if (auto e = get(*h, "validate_payloads", hs.validate_payloads, "true or false")) return *e;
             if (auto e = get(*h, "store_queue_capacity", hs.store_queue_capacity, "an integer")) return *e;
+            int64_t hwm = hs.ingest_hwm;
+            if (auto e = get(*h, "ingest_hwm", hwm, "an integer")) return *e;
+            if (hwm < 100 || hwm > 10'000'000) {
+                return error(*h->get("ingest_hwm"), "'ingest_hwm' must be 100..10000000 messages (default 10000)");
+            }
+            hs.ingest_hwm = static_cast<int>(hwm);
             if (auto e = get(*h, "store_batch_rows", hs.store_batch_rows, "an integer")) return *e;
             int64_t flush_ms = hs.store_flush_interval.count();
             if (auto e = get(*h, "store_flush_ms", flush_ms, "an integer")) return *e;

@@ -63,6 +63,9 @@ struct HostSettings {
     std::string output = "tcp://127.0.0.1:7601";               // PUB of plugin output ("" = off)
     int workers = 2;
     bool validate_payloads = true;
+    // Messages the ingest socket queues before publishers feel back-pressure (ZeroMQ rcvhwm).
+    // Bounds host memory under a burst; beyond it publishers queue or drop, seen as sequence gaps.
+    int ingest_hwm = 10'000;
     std::size_t store_queue_capacity = 1'000'000;
     std::size_t store_batch_rows = 10'000;
     std::chrono::milliseconds store_flush_interval{50};

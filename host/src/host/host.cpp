@@ -63,23 +63,46 @@ struct Host::Impl {
     bool health_stop = false;  // guarded by health_mu
 
     void record_stale_changes() {
-        for (const auto& c : receiver->check_stale(now_us())) {
+        const auto changes = receiver->check_stale(now_us());
+        // Every change is an event; the log names the first few and sums up the rest, so a testbed
+        // whose 1,000 configured sensors are all silent does not write 1,000 log lines at once.
+        constexpr std::size_t kLogged = 10;
+        std::size_t logged = 0, not_logged = 0;
+        for (const auto& c : changes) {
             EventRow e;
             e.run_id = run_id;
             e.severity = c.stale ? TB_SEV_WARNING : TB_SEV_INFO;
             e.kind = c.stale ? "feed_stale" : "feed_recovered";
             e.subject = c.source;
             const std::string silent = std::to_string(c.silent_us / 1'000'000);
-            e.message = c.stale ? "feed '" + c.source + "' has been silent for " + silent + " s (stale after " +
-                                      std::to_string(c.stale_after_s) + " s)"
-                                : "feed '" + c.source + "' is back after " + silent + " s of silence";
-            e.detail_json = nlohmann::json{{"last_seen_us", c.last_seen_us}, {"silent_s", static_cast<double>(c.silent_us) / 1e6},
-                                           {"stale_after_s", c.stale_after_s}}
+            const std::string limit = " (stale after " + std::to_string(c.stale_after_s) + " s)";
+            if (c.stale && c.never_heard) {
+                e.message = "feed '" + c.source + "' is configured but has sent nothing in the " + silent +
+                            " s since the host started" + limit + "; check the sensor or its bridge";
+            } else if (c.stale) {
+                e.message = "feed '" + c.source + "' has been silent for " + silent + " s" + limit;
+            } else {
+                e.message = "feed '" + c.source + "' is back after " + silent + " s of silence";
+            }
+            e.detail_json = nlohmann::json{{"last_seen_us", c.last_seen_us},
+                                           {"silent_s", static_cast<double>(c.silent_us) / 1e6},
+                                           {"stale_after_s", c.stale_after_s},
+                                           {"never_heard", c.never_heard}}
                                 .dump();
             e.t_us = now_us();
-            if (c.stale) log->warn("{}", e.message);
-            else log->info("{}", e.message);
+            if (logged < kLogged) {
+                ++logged;
+                if (c.stale) log->warn("{}", e.message);
+                else log->info("{}", e.message);
+            } else {
+                ++not_logged;
+            }
             (void)store->add_event(std::move(e));
+        }
+        if (not_logged > 0) {
+            log->warn("{} more feed(s) went stale or recovered just now; each is recorded as a feed_stale or "
+                      "feed_recovered event (testbed events, testbed report)",
+                      not_logged);
         }
     }
 
@@ -282,6 +305,10 @@ Status Host::start() {
     ro.bind = im.cfg.host.ingest;
     ro.connect = im.cfg.host.connect;
     ro.validate_json = im.cfg.host.validate_payloads;
+    ro.rcvhwm = im.cfg.host.ingest_hwm;
+    for (const auto& g : im.cfg.sensors) {
+        for (const auto& id : g.ids()) ro.expected_sources.push_back(g.topic(id));
+    }
     ro.stale_after_s = [&cfg = im.cfg](std::string_view topic) -> int64_t {
         const auto* g = cfg.sensor_group_for(topic);
         return g ? static_cast<int64_t>(g->stale_after.count()) : 0;

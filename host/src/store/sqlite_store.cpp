@@ -352,8 +352,14 @@ bool write_feed_health(sqlite3* db, int64_t run_id, const std::vector<FeedHealth
         fh.i64(5, static_cast<int64_t>(f.gaps));
         fh.i64(6, static_cast<int64_t>(f.duplicates));
         fh.i64(7, static_cast<int64_t>(f.out_of_order));
-        fh.i64(8, f.first_seen_us);
-        fh.i64(9, f.last_seen_us);
+        // A configured source that has not sent anything yet has no first/last sight: NULL.
+        if (f.messages == 0) {
+            fh.null(8);
+            fh.null(9);
+        } else {
+            fh.i64(8, f.first_seen_us);
+            fh.i64(9, f.last_seen_us);
+        }
         fh.i64(10, f.stale_after_s);
         fh.i64(11, f.stale ? 1 : 0);
         fh.i64(12, static_cast<int64_t>(f.stale_count));

@@ -10,6 +10,7 @@
  *   MANIFEST_FIELDS version, organisation and contact are NULL
  *   CRASH_ON_EMPTY  loads fine, but aborts on an empty payload (for `testbed plugin check`)
  *   HANG_ON_EMPTY   loads fine, but never returns from an empty payload (ditto)
+ *   LEAK_PER_MESSAGE loads and runs fine, but leaks 64 bytes per message (LeakSanitizer, ditto)
  * Thread safety: static data only.
  */
 #define _POSIX_C_SOURCE 200809L /* pause() */
@@ -36,6 +37,10 @@ static tb_status bad_on_message(void *self, const tb_message *msg, tb_error *err
     if (msg->payload_size == 0) abort();
 #elif defined(TB_BAD_HANG_ON_EMPTY)
     while (msg->payload_size == 0) pause();
+#elif defined(TB_BAD_LEAK_PER_MESSAGE)
+    /* Allocated, written through a volatile pointer (so it is not optimised away), forgotten. */
+    volatile char *lost = malloc(64);
+    if (lost != NULL) lost[0] = (char)msg->payload_size;
 #else
     (void)msg;
 #endif
