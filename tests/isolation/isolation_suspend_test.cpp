@@ -33,7 +33,7 @@ behaviour = "none"
     ASSERT_GT(id, 0);
     decide(db, "approve", id);
     auto args = host_args(tb, db);
-    args.insert(args.end(), {"--plugin-dir", test_plugin_dir().string()});
+    args.insert(args.end(), {"--dev", "--plugin-dir", test_plugin_dir().string()});  // --dev: the neighbour too
     Process host(bin_dir() / "testbed-host", args, dir.path());
     ASSERT_TRUE(host.wait_for_output("testbed-host: ready", 30s)) << host.err();
     TestPublisher pub(dir.ipc("ingest"));
