@@ -15,18 +15,19 @@
 // Thread safety: single-threaded driver.
 #include "isolation_bench.hpp"
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+
 #include "common/clock.hpp"
 #include "isolation/process_instance.hpp"
 #include "loader/plugin_library.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/in_process.hpp"
-
-#include <cstdio>
-#include <iostream>
-#include <string>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <thread>
 
 namespace tb::bench {
 namespace {
@@ -34,8 +35,9 @@ namespace {
 using namespace tb::host;
 namespace fs = std::filesystem;
 
-std::unique_ptr<PluginInstance> make(bool isolated, const std::shared_ptr<PluginLibrary>& lib, const W6Options& o,
-                                     bool metric, Executor& ex, std::size_t capacity) {
+std::unique_ptr<PluginInstance> make(bool isolated, const std::shared_ptr<PluginLibrary>& lib,
+                                     const W6Options& o, bool metric, Executor& ex,
+                                     std::size_t capacity) {
     PluginContextOptions co;
     co.instance = std::string("w6_") + (isolated ? "isolated" : "in_process");
     co.manifest = lib->manifest();
@@ -84,7 +86,8 @@ uint64_t delivered(const PluginInstance& p) { return p.context().counters().deli
 
 // Wait (bounded) until `n` messages were delivered; false on timeout.
 bool wait_delivered(const PluginInstance& p, uint64_t n, std::chrono::seconds limit) {
-    const int64_t until = mono_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(limit).count();
+    const int64_t until =
+        mono_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(limit).count();
     while (delivered(p) < n) {
         if (mono_ns() > until) return false;
         std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -170,17 +173,24 @@ int main(int argc, char** argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
         try {
-            if (k == "--plugin") o.plugin = v;
-            else if (k == "--runner") o.runner = v;
-            else if (k == "--messages") o.messages = std::stoull(v);
-            else if (k == "--rate") o.rate = std::stod(v);
-            else if (k == "--window") o.window = std::stoull(v);
+            if (k == "--plugin")
+                o.plugin = v;
+            else if (k == "--runner")
+                o.runner = v;
+            else if (k == "--messages")
+                o.messages = std::stoull(v);
+            else if (k == "--rate")
+                o.rate = std::stod(v);
+            else if (k == "--window")
+                o.window = std::stoull(v);
             else {
-                std::cerr << "isolation_bench: unknown option '" << k << "' (--plugin, --runner, --messages, --rate, --window)\n";
+                std::cerr << "isolation_bench: unknown option '" << k
+                          << "' (--plugin, --runner, --messages, --rate, --window)\n";
                 return 2;
             }
         } catch (const std::logic_error&) {
-            std::cerr << "isolation_bench: option '" << k << "' needs a number, not '" << v << "'\n";
+            std::cerr << "isolation_bench: option '" << k << "' needs a number, not '" << v
+                      << "'\n";
             return 2;
         }
     }
@@ -189,14 +199,16 @@ int main(int argc, char** argv) {
         std::cerr << "isolation_bench: " << r.detail << "\n";
         return 1;
     }
-    std::printf("%-10s %14s %18s %12s %12s %12s\n", "mode", "msgs/s", "msgs/s 1 metric", "p50 us@rate",
-                "p99 us@rate", "CPU us/msg");
+    std::printf("%-10s %14s %18s %12s %12s %12s\n", "mode", "msgs/s", "msgs/s 1 metric",
+                "p50 us@rate", "p99 us@rate", "CPU us/msg");
     for (const auto* m : {&r.in_process, &r.isolated}) {
-        std::printf("%-10s %14.0f %18.0f %12.1f %12.1f %12.2f\n", m == &r.in_process ? "in-process" : "isolated",
-                    m->msgs_per_s, m->metric_msgs_per_s, m->p50_us, m->p99_us, m->cpu_us_per_msg);
+        std::printf("%-10s %14.0f %18.0f %12.1f %12.1f %12.2f\n",
+                    m == &r.in_process ? "in-process" : "isolated", m->msgs_per_s,
+                    m->metric_msgs_per_s, m->p50_us, m->p99_us, m->cpu_us_per_msg);
     }
     std::printf("isolated/in-process throughput: %.3f; added p99 at %.0f/s: %.1f us\n",
-                r.isolated.msgs_per_s / r.in_process.msgs_per_s, o.rate, r.isolated.p99_us - r.in_process.p99_us);
+                r.isolated.msgs_per_s / r.in_process.msgs_per_s, o.rate,
+                r.isolated.p99_us - r.in_process.p99_us);
     return 0;
 }
 #endif

@@ -16,15 +16,15 @@ struct W6Options {
     uint64_t messages = 200'000;   // per throughput measurement
     double rate = 10'000;          // messages/s for the latency measurement
     std::chrono::milliseconds paced_time{5000};
-    std::size_t window = 0;        // isolated: messages in flight (0 = ProcessOptions' default)
+    std::size_t window = 0;  // isolated: messages in flight (0 = ProcessOptions' default)
 };
 
 struct W6Mode {
-    double msgs_per_s = 0;         // 200-byte messages, plugin does nothing
-    double metric_msgs_per_s = 0;  // the same, one record_metric per message
-    double p50_us = 0, p99_us = 0; // deliver() -> callback seen done, at `rate`
-    double cpu_us_per_msg = 0;     // CPU time of every thread and process involved, per message
-    uint64_t lost = 0;             // messages not delivered (must be 0)
+    double msgs_per_s = 0;          // 200-byte messages, plugin does nothing
+    double metric_msgs_per_s = 0;   // the same, one record_metric per message
+    double p50_us = 0, p99_us = 0;  // deliver() -> callback seen done, at `rate`
+    double cpu_us_per_msg = 0;      // CPU time of every thread and process involved, per message
+    uint64_t lost = 0;              // messages not delivered (must be 0)
 };
 
 struct W6Result {

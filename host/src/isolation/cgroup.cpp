@@ -1,5 +1,8 @@
 #include "isolation/cgroup.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -7,8 +10,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace tb::host::isolation {
 namespace fs = std::filesystem;
@@ -43,7 +44,8 @@ int64_t keyed_value(const fs::path& p, const std::string& key) {
     return -1;
 }
 
-// The host's own cgroup path for the v2 unified hierarchy ("0::/x") or a v1 controller ("4:memory:/x").
+// The host's own cgroup path for the v2 unified hierarchy ("0::/x") or a v1 controller
+// ("4:memory:/x").
 std::string own_path(const std::string& controller) {
     std::istringstream in(read_text("/proc/self/cgroup"));
     std::string line;
@@ -52,7 +54,9 @@ std::string own_path(const std::string& controller) {
         const auto b = a == std::string::npos ? a : line.find(':', a + 1);
         if (b == std::string::npos) continue;
         const std::string ctrls = line.substr(a + 1, b - a - 1);
-        if (controller.empty() ? ctrls.empty() : ("," + ctrls + ",").find("," + controller + ",") != std::string::npos) {
+        if (controller.empty()
+                ? ctrls.empty()
+                : ("," + ctrls + ",").find("," + controller + ",") != std::string::npos) {
             return line.substr(b + 1);
         }
     }
@@ -95,8 +99,8 @@ CgroupSupport detect() {
         remove_stale(own);
         s.host_dir = own / ("testbed-" + pid);
         if (::mkdir(s.host_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-            s.why_not = "cgroup v2: cannot create " + s.host_dir.string() + ": " + std::strerror(errno) +
-                        " (run the host as root or delegate its cgroup)";
+            s.why_not = "cgroup v2: cannot create " + s.host_dir.string() + ": " +
+                        std::strerror(errno) + " (run the host as root or delegate its cgroup)";
             return s;
         }
         // A cgroup with processes may not enable controllers for its children (the "no internal
@@ -104,7 +108,8 @@ CgroupSupport detect() {
         if (read_text(own / "cgroup.subtree_control").find("memory") == std::string::npos) {
             if (auto e = write_text(own / "cgroup.subtree_control", "+memory"); !e.empty()) {
                 ::rmdir(s.host_dir.c_str());
-                s.why_not = "cgroup v2: " + e + " (the host's own cgroup holds processes; start the host in a "
+                s.why_not = "cgroup v2: " + e +
+                            " (the host's own cgroup holds processes; start the host in a "
                             "delegated cgroup, e.g. systemd Delegate=yes)";
                 return s;
             }
@@ -116,7 +121,8 @@ CgroupSupport detect() {
         }
     } else if (fs::is_directory("/sys/fs/cgroup/memory", ec)) {
         s.version = 1;
-        const fs::path own = fs::path("/sys/fs/cgroup/memory") / fs::path(own_path("memory")).relative_path();
+        const fs::path own =
+            fs::path("/sys/fs/cgroup/memory") / fs::path(own_path("memory")).relative_path();
         if (!fs::exists(own / "memory.limit_in_bytes", ec)) {
             s.why_not = "cgroup v1: the host's memory cgroup " + own.string() + " was not found";
             return s;
@@ -124,13 +130,15 @@ CgroupSupport detect() {
         remove_stale(own);
         s.host_dir = own / ("testbed-" + pid);
         if (::mkdir(s.host_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-            s.why_not = "cgroup v1: cannot create " + s.host_dir.string() + ": " + std::strerror(errno) +
-                        " (the memory hierarchy is writable by root only)";
+            s.why_not = "cgroup v1: cannot create " + s.host_dir.string() + ": " +
+                        std::strerror(errno) + " (the memory hierarchy is writable by root only)";
             return s;
         }
     } else {
-        s.why_not = "neither cgroup v2 (/sys/fs/cgroup/cgroup.controllers) nor a cgroup v1 memory hierarchy "
-                    "(/sys/fs/cgroup/memory) is mounted";
+        s.why_not =
+            "neither cgroup v2 (/sys/fs/cgroup/cgroup.controllers) nor a cgroup v1 memory "
+            "hierarchy "
+            "(/sys/fs/cgroup/memory) is mounted";
         return s;
     }
     s.available = true;
@@ -145,7 +153,8 @@ const CgroupSupport& cgroup_support() {
     static const CgroupSupport support = [] {
         // TB_NO_CGROUPS=1 forces the rlimit-only path (tests of the fallback, hosts that must not
         // touch the cgroup tree).
-        if (const char* off = std::getenv("TB_NO_CGROUPS"); off != nullptr && std::string(off) == "1") {
+        if (const char* off = std::getenv("TB_NO_CGROUPS");
+            off != nullptr && std::string(off) == "1") {
             CgroupSupport s;
             s.why_not = "disabled by TB_NO_CGROUPS=1";
             return s;
@@ -155,7 +164,8 @@ const CgroupSupport& cgroup_support() {
     return support;
 }
 
-std::unique_ptr<RunnerCgroup> RunnerCgroup::create(const std::string& name, uint64_t memory_limit_mb, std::string& why) {
+std::unique_ptr<RunnerCgroup> RunnerCgroup::create(const std::string& name,
+                                                   uint64_t memory_limit_mb, std::string& why) {
     const auto& s = cgroup_support();
     if (!s.available) {
         why = s.why_not;
@@ -172,10 +182,12 @@ std::unique_ptr<RunnerCgroup> RunnerCgroup::create(const std::string& name, uint
         std::error_code ec;
         if (s.version == 2) {
             why = write_text(dir / "memory.max", bytes);
-            if (why.empty() && fs::exists(dir / "memory.swap.max", ec)) why = write_text(dir / "memory.swap.max", "0");
+            if (why.empty() && fs::exists(dir / "memory.swap.max", ec))
+                why = write_text(dir / "memory.swap.max", "0");
         } else {
             why = write_text(dir / "memory.limit_in_bytes", bytes);
-            // Without swap accounting the file does not exist; with it, swap must not extend the limit.
+            // Without swap accounting the file does not exist; with it, swap must not extend the
+            // limit.
             if (why.empty() && fs::exists(dir / "memory.memsw.limit_in_bytes", ec)) {
                 why = write_text(dir / "memory.memsw.limit_in_bytes", bytes);
             }

@@ -22,9 +22,9 @@ namespace tb::host::isolation {
 
 struct CgroupSupport {
     bool available = false;
-    int version = 0;                  // 1 or 2
-    std::filesystem::path host_dir;   // testbed-<pid> under the host's own (memory) cgroup
-    std::string why_not;              // when !available: one sentence
+    int version = 0;                 // 1 or 2
+    std::filesystem::path host_dir;  // testbed-<pid> under the host's own (memory) cgroup
+    std::string why_not;             // when !available: one sentence
 };
 
 // Detected once per process (and the host's testbed-<pid> directory created); stale
@@ -32,9 +32,10 @@ struct CgroupSupport {
 const CgroupSupport& cgroup_support();
 
 class RunnerCgroup {
-   public:
+ public:
     // Creates <host_dir>/<name> with the memory limit. Null (and `why`) when it cannot.
-    static std::unique_ptr<RunnerCgroup> create(const std::string& name, uint64_t memory_limit_mb, std::string& why);
+    static std::unique_ptr<RunnerCgroup> create(const std::string& name, uint64_t memory_limit_mb,
+                                                std::string& why);
     ~RunnerCgroup();  // remove()
     RunnerCgroup(const RunnerCgroup&) = delete;
     RunnerCgroup& operator=(const RunnerCgroup&) = delete;
@@ -47,7 +48,7 @@ class RunnerCgroup {
     // Remove the (empty) cgroup; retried briefly, since the kernel frees it just after the exit.
     void remove();
 
-   private:
+ private:
     RunnerCgroup(std::filesystem::path dir, int version, uint64_t limit_mb)
         : dir_(std::move(dir)), version_(version), limit_mb_(limit_mb) {}
     std::filesystem::path dir_;
