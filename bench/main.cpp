@@ -4,6 +4,7 @@
 // Every figure is printed next to a raw limit measured in the same run on the same transport, as
 // a ratio, because on a shared machine absolute figures drift from run to run.
 // Thread safety: single-threaded driver; the measurements start and join their own threads.
+#include "isolation_bench.hpp"
 #include "raw.hpp"
 #include "workloads.hpp"
 
@@ -207,6 +208,28 @@ int suite(const std::string& mode, const std::string& json_file, const std::set<
              false, few.verified && many.verified, many.detail});
     }
 
+    // ---- W6 isolation (bench/isolation_bench.cpp, docs/isolation.md "Performance") ----
+    if (want("W6")) {
+        W6Options w6;
+        w6.runner = c.paths.bin / "testbed-runner";
+        w6.plugin = c.paths.bench_plugins / "bench_sink_all.so";
+        w6.messages = mode == "tiny" ? 2'000 : mode == "quick" ? 50'000 : 200'000;
+        w6.paced_time = std::chrono::milliseconds(mode == "tiny" ? 500 : mode == "quick" ? 2000 : 5000);
+        progress("W6 isolation: in-process vs testbed-runner (" + std::to_string(w6.messages) + " messages, then " +
+                 std::to_string(static_cast<int>(w6.rate)) + "/s)");
+        const auto r = run_w6(w6);
+        const std::string rate = std::to_string(static_cast<int>(w6.rate / 1000)) + "k/s";
+        add({"W6 isolation", "msgs/s isolated vs in-process (200 B)", "/s", r.isolated.msgs_per_s,
+             r.in_process.msgs_per_s, false, r.verified, r.detail + "; target ratio >= 0.30"});
+        add({"W6 isolation", "msgs/s with 1 metric/msg, isolated vs in-process", "/s", r.isolated.metric_msgs_per_s,
+             r.in_process.metric_msgs_per_s, false, r.verified, ""});
+        add({"W6 isolation", "p99 latency at " + rate + " isolated vs in-process", "us", r.isolated.p99_us,
+             r.in_process.p99_us, false, r.verified,
+             "added p99: " + std::to_string(static_cast<int>(r.isolated.p99_us - r.in_process.p99_us)) +
+                 " us, target < 200 us"});
+    }
+    // ---- end W6 ----
+
     print_table(rows, std::cout);
     if (!json_file.empty()) {
         std::ofstream out(json_file);
@@ -225,7 +248,7 @@ int main(int argc, char** argv) {
     CLI::App app{"tb-bench: the testbed benchmark suite (docs/performance.md)"};
     app.require_subcommand(1);
     auto* s =
-        app.add_subcommand("suite", "Run the raw limits and workloads W1-W5 and print one table");
+        app.add_subcommand("suite", "Run the raw limits and workloads W1-W6 and print one table");
     bool quick = false, tiny = false, verbose = false;
     std::string json_file, only_s, transports_s = "ipc,tcp";
     s->add_flag("--quick", quick, "Small counts (under a minute; CI)");
@@ -267,8 +290,8 @@ int main(int argc, char** argv) {
     }
     std::set<std::string> only;
     for (const auto& w : split(only_s)) {
-        if (w.size() != 2 || w[0] != 'W' || w[1] < '1' || w[1] > '5') {
-            std::cerr << "tb-bench: --only: '" << w << "' is not one of W1, W2, W3, W4, W5\n";
+        if (w.size() != 2 || w[0] != 'W' || w[1] < '1' || w[1] > '6') {
+            std::cerr << "tb-bench: --only: '" << w << "' is not one of W1, W2, W3, W4, W5, W6\n";
             return 2;
         }
         only.insert(w);

@@ -17,9 +17,12 @@
 #include "loader/plugin_library.hpp"
 #include "runtime/in_process.hpp"
 #include "runtime/plugin_context.hpp"
+#include "wire/wire.hpp"
 
 #include <zmq.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +31,7 @@
 #include <exception>
 #include <mutex>
 #include <new>
+#include <set>
 #include <string>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -39,6 +43,18 @@ using iso::dec;
 using iso::enc;
 
 namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
 
 [[noreturn]] void die(int code, const std::string& text) {
     std::fprintf(stderr, "testbed-runner[%d]: %s\n", static_cast<int>(getpid()), text.c_str());
@@ -71,16 +87,22 @@ class Link {
         }
     }
 
-    // The next request from the host (queued ones first). Exits when the host is gone.
-    iso::Frames next() {
+    // The next request from the host (queued ones first), valid until the next call of next().
+    // Exits when the host is gone.
+    const iso::Frames& next() {
         for (;;) {
             std::lock_guard lock(mu_);
             if (!pending_.empty()) {
-                auto f = std::move(pending_.front());
+                request_ = std::move(pending_.front());
                 pending_.pop_front();
-                return f;
+                return request_;
             }
-            if (auto f = recv_polled(std::chrono::milliseconds(50))) return *f;
+            // Whatever is already queued is taken without a poll (one system call less per batch).
+            if (iso::recv_into(sock_, request_, true)) return request_;
+            if (auto f = recv_polled(std::chrono::milliseconds(50))) {
+                request_ = std::move(*f);
+                return request_;
+            }
         }
     }
 
@@ -123,6 +145,7 @@ class Link {
     pid_t host_pid_;
     std::mutex mu_;
     std::deque<iso::Frames> pending_;
+    iso::Frames request_;  // next()'s buffer, reused
     uint64_t call_id_ = 0;
 };
 
@@ -159,20 +182,77 @@ tb_status api_publish(void* ctx, const char* topic, const void* data, size_t siz
     return finish(link(ctx).call({std::string(iso::kOpPublish), topic, std::move(bytes), enc<int32_t>(content_type)}), err);
 }
 
+// Metrics and events are one-way ('post'): the plugin does not wait a round trip per record. The
+// runner decides the return code itself with the host's rules (declared metric, finite value,
+// severity, kind, detail JSON, and a mirror of the record budget); the host executes and counts
+// every record again, so its counters and the stored rows stay authoritative.
+struct RecordRules {
+    std::set<std::string, std::less<>> metrics;  // declared in the manifest
+    double budget_per_s = 0;                     // 0 = unlimited
+    std::mutex mu;                               // the bucket (plugin threads may record too)
+    double tokens = 0;
+    int64_t tokens_at_ns = 0;
+
+    bool take_token() {
+        if (budget_per_s <= 0) return true;
+        std::lock_guard lock(mu);
+        const int64_t now = tb::host::mono_ns();
+        tokens = std::min(budget_per_s, tokens + static_cast<double>(now - tokens_at_ns) * 1e-9 * budget_per_s);
+        tokens_at_ns = now;
+        if (tokens < 1) return false;
+        tokens -= 1;
+        return true;
+    }
+};
+RecordRules g_rules;
+
 tb_status api_record_metric(void* ctx, const char* name, const char* subject, double value, int64_t time_us, tb_error* err) {
     if (name == nullptr) {
         tb::host::fill_error(err, TB_E_INVALID_ARG, "record_metric: name is null");
         return TB_E_INVALID_ARG;
     }
-    return finish(link(ctx).call({std::string(iso::kOpMetric), name, str(subject), enc<double>(value), enc<int64_t>(time_us)}),
-                  err);
+    link(ctx).send({std::string(iso::kPost), std::string(iso::kOpMetric), name, str(subject), enc<double>(value),
+                    enc<int64_t>(time_us)});
+    if (g_rules.metrics.find(std::string_view(name)) == g_rules.metrics.end()) {
+        tb::host::fill_error(err, TB_E_NOT_FOUND,
+                             "record_metric: metric '" + std::string(name) + "' is not declared in the manifest");
+        return TB_E_NOT_FOUND;
+    }
+    if (!std::isfinite(value)) {
+        tb::host::fill_error(err, TB_E_INVALID_ARG, "record_metric: value of '" + std::string(name) + "' is not a finite number");
+        return TB_E_INVALID_ARG;
+    }
+    if (!g_rules.take_token()) {
+        tb::host::fill_error(err, TB_E_BUSY, "record budget of " + std::to_string(g_rules.budget_per_s) +
+                                                 " records/s exceeded; sample dropped");
+        return TB_E_BUSY;
+    }
+    return TB_OK;
 }
 
 tb_status api_record_event(void* ctx, int32_t severity, const char* kind, const char* subject, const char* message,
                            const char* detail_json, tb_error* err) {
-    return finish(link(ctx).call({std::string(iso::kOpEvent), enc<int32_t>(severity), str(kind), str(subject),
-                                  str(message), str(detail_json)}),
-                  err);
+    link(ctx).send({std::string(iso::kPost), std::string(iso::kOpEvent), enc<int32_t>(severity), str(kind), str(subject),
+                    str(message), str(detail_json)});
+    if (severity < TB_SEV_INFO || severity > TB_SEV_CRITICAL) {
+        tb::host::fill_error(err, TB_E_INVALID_ARG,
+                             "record_event: severity " + std::to_string(severity) + " is not a tb_severity (1..4)");
+        return TB_E_INVALID_ARG;
+    }
+    if (kind == nullptr || *kind == '\0') {
+        tb::host::fill_error(err, TB_E_INVALID_ARG, "record_event: kind is empty");
+        return TB_E_INVALID_ARG;
+    }
+    if (detail_json != nullptr && *detail_json != '\0' && !tb::wire::valid_json(detail_json)) {
+        tb::host::fill_error(err, TB_E_INVALID_ARG, "record_event: detail_json is not valid JSON");
+        return TB_E_INVALID_ARG;
+    }
+    if (!g_rules.take_token()) {
+        tb::host::fill_error(err, TB_E_BUSY, "record budget of " + std::to_string(g_rules.budget_per_s) +
+                                                 " records/s exceeded; event dropped");
+        return TB_E_BUSY;
+    }
+    return TB_OK;
 }
 
 tb_status api_config_get(void* ctx, const char* key, char* buf, size_t buf_size, size_t* out_len, tb_error* err) {
@@ -241,7 +321,7 @@ void set_limit(int resource, rlim_t soft, rlim_t hard, const char* what) {
 }
 
 struct Args {
-    std::string plugin, endpoint;
+    std::string plugin, endpoint, cgroup_procs;
     pid_t host_pid = 0;
     uint64_t memory_mb = 0, cpu_s = 0;
 };
@@ -258,6 +338,7 @@ Args parse_args(int argc, char** argv) {
             else if (k == "--host-pid") a.host_pid = static_cast<pid_t>(std::stol(v));
             else if (k == "--memory-limit-mb") a.memory_mb = std::stoull(v);
             else if (k == "--cpu-limit-s") a.cpu_s = std::stoull(v);
+            else if (k == "--cgroup") a.cgroup_procs = v;
             else die(iso::kExitUsage, "unknown option '" + k + "'");
         } catch (const std::logic_error&) {
             die(iso::kExitUsage, "option '" + k + "' needs a number, not '" + v + "'");
@@ -266,7 +347,7 @@ Args parse_args(int argc, char** argv) {
     if (a.plugin.empty() || a.endpoint.empty() || a.host_pid <= 0) {
         die(iso::kExitUsage,
             "usage: testbed-runner --plugin FILE.so --endpoint ipc://... --host-pid PID "
-            "[--memory-limit-mb N] [--cpu-limit-s N] (started by testbed-host, not by hand)");
+            "[--memory-limit-mb N] [--cpu-limit-s N] [--cgroup CGROUP.PROCS] (started by testbed-host, not by hand)");
     }
     return a;
 }
@@ -278,11 +359,26 @@ int main(int argc, char** argv) {
     // Die with the host even when it is SIGKILLed; the check closes the race with an early death.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != args.host_pid) die(iso::kExitParentGone, "the host process is gone; exiting");
+    // Join the cgroup the host made for this runner before any plugin code runs, so every byte the
+    // plugin touches counts against its memory limit.
+    if (!args.cgroup_procs.empty()) {
+        FILE* procs = std::fopen(args.cgroup_procs.c_str(), "w");
+        if (procs == nullptr || std::fprintf(procs, "%d\n", static_cast<int>(getpid())) < 0 || std::fclose(procs) != 0) {
+            die(iso::kExitUsage, "cannot join the cgroup " + args.cgroup_procs + ": " + std::strerror(errno));
+        }
+    }
     // Ctrl-C in a terminal reaches the whole process group; the host stops us in order instead.
     std::signal(SIGINT, SIG_IGN);
-    if (args.memory_mb > 0) {
+    if (args.memory_mb > 0 && !kAddressSanitizer) {
         const rlim_t bytes = static_cast<rlim_t>(args.memory_mb) * 1024 * 1024;
         set_limit(RLIMIT_AS, bytes, bytes, "RLIMIT_AS");
+    } else if (args.memory_mb > 0) {
+        // ASan reserves terabytes of address space up front: under RLIMIT_AS nothing would run.
+        // The cgroup memory limit (when the host could create one) still holds.
+        std::fprintf(stderr,
+                     "testbed-runner[%d]: built with AddressSanitizer: RLIMIT_AS (memory_limit_mb = %llu) is not "
+                     "set; only a cgroup memory limit applies\n",
+                     static_cast<int>(getpid()), static_cast<unsigned long long>(args.memory_mb));
     }
     if (args.cpu_s > 0) set_limit(RLIMIT_CPU, args.cpu_s, args.cpu_s + 1, "RLIMIT_CPU");
 
@@ -297,54 +393,77 @@ int main(int argc, char** argv) {
         die(iso::kExitLoad, lib.error().message);
     }
     const tb_plugin_desc& desc = (*lib)->desc();
+    for (const auto& m : (*lib)->manifest().metrics) g_rules.metrics.insert(m.name);
     lk.send({std::string(iso::kHello), iso::enc<int32_t>(static_cast<int32_t>(getpid())), enc<uint32_t>(iso::kProtocolVersion)});
+    if (args.memory_mb > 0 && kAddressSanitizer) {
+        lk.send({std::string(iso::kLog), enc<int32_t>(TB_LOG_INFO),
+                 "testbed-runner is built with AddressSanitizer: memory_limit_mb is not applied as RLIMIT_AS "
+                 "(only a cgroup memory limit applies)"});
+    }
 
     void* self = nullptr;
     tb::host::FeedMessage msg;
     std::string error_text;
     auto bad = [](const std::string& what) { die(iso::kExitLink, "malformed request from the host: " + what); };
     for (;;) {
-        const iso::Frames f = lk.next();
+        const iso::Frames& f = lk.next();
         if (f.empty()) bad("empty message");
         const std::string_view verb = f[0];
         if (verb == iso::kMsg || verb == iso::kTick) {
             if (self == nullptr) bad("'" + std::string(verb) + "' before init");
-            int32_t rc = TB_OK;
-            error_text.clear();
-            const int64_t t0 = tb::host::mono_ns();
-            try {
-                if (verb == iso::kMsg) {
-                    if (f.size() != 6) bad("'msg' needs 6 frames");
-                    tb::wire::DropReason why{};
-                    const auto seq = dec<uint64_t>(f[1]);
-                    const auto rt = dec<int64_t>(f[5]);
-                    if (!seq || !rt || !tb::wire::decode_header(f[3], msg.header, why)) bad("'msg' frame sizes");
-                    msg.topic = f[2];
-                    msg.payload = f[4];
-                    msg.receive_time_us = *rt;
-                    rc = tb::host::call_on_message(desc, self, msg, error_text);
-                } else {
-                    const auto now = f.size() == 3 ? dec<int64_t>(f[2]) : std::nullopt;
-                    if (!now || !dec<uint64_t>(f[1])) bad("'tick' frame sizes");
-                    if (desc.on_tick != nullptr) {
-                        tb_error err{};
-                        err.struct_size = sizeof err;
-                        rc = desc.on_tick(self, *now, &err);
-                        err.message[sizeof err.message - 1] = '\0';
-                        if (rc != TB_OK) error_text = err.message;
-                    }
-                }
-            } catch (const std::exception& e) {
-                // Only a raw C plugin gets here: the C++ layer turns exceptions into codes.
-                lk.send_fatal("uncaught_exception", std::string("exception escaped the plugin's C callback: ") + e.what());
-                die(iso::kExitUncaught, e.what());
-            } catch (...) {
-                lk.send_fatal("uncaught_exception", "a non-standard exception escaped the plugin's C callback");
-                die(iso::kExitUncaught, "unknown exception");
+            const bool is_msg = verb == iso::kMsg;
+            if (is_msg && (f.size() < 1 + iso::kMsgFrames || (f.size() - 1) % iso::kMsgFrames != 0 ||
+                           f.size() > iso::kMaxFrames)) {
+                bad("'msg' needs 1 + 5k frames (k = 1.." + std::to_string(iso::kMaxBatch) + "), not " +
+                    std::to_string(f.size()));
             }
-            lk.send({std::string(iso::kDone), f[1], enc<int32_t>(rc), error_text, enc<int64_t>(tb::host::mono_ns() - t0)});
+            const std::size_t count = is_msg ? (f.size() - 1) / iso::kMsgFrames : 1;
+            for (std::size_t k = 0; k < count; ++k) {
+                const std::size_t b = 1 + k * iso::kMsgFrames;  // this message's first frame
+                const std::string& seq_frame = is_msg ? f[b] : f[1];
+                int32_t rc = TB_OK;
+                error_text.clear();
+                const int64_t t0 = tb::host::mono_ns();
+                try {
+                    if (is_msg) {
+                        tb::wire::DropReason why{};
+                        const auto seq = dec<uint64_t>(f[b]);
+                        const auto rt = dec<int64_t>(f[b + 4]);
+                        if (!seq || !rt || !tb::wire::decode_header(f[b + 2], msg.header, why)) bad("'msg' frame sizes");
+                        msg.topic.assign(f[b + 1]);
+                        msg.payload.assign(f[b + 3]);
+                        msg.receive_time_us = *rt;
+                        rc = tb::host::call_on_message(desc, self, msg, error_text);
+                    } else {
+                        const auto now = f.size() == 3 ? dec<int64_t>(f[2]) : std::nullopt;
+                        if (!now || !dec<uint64_t>(f[1])) bad("'tick' frame sizes");
+                        if (desc.on_tick != nullptr) {
+                            tb_error err{};
+                            err.struct_size = sizeof err;
+                            rc = desc.on_tick(self, *now, &err);
+                            err.message[sizeof err.message - 1] = '\0';
+                            if (rc != TB_OK) error_text = err.message;
+                        }
+                    }
+                } catch (const std::exception& e) {
+                    // Only a raw C plugin gets here: the C++ layer turns exceptions into codes.
+                    lk.send_fatal("uncaught_exception", std::string("exception escaped the plugin's C callback: ") + e.what());
+                    die(iso::kExitUncaught, e.what());
+                } catch (...) {
+                    lk.send_fatal("uncaught_exception", "a non-standard exception escaped the plugin's C callback");
+                    die(iso::kExitUncaught, "unknown exception");
+                }
+                // One reply per message, at once: what finished is never lost if the next one
+                // crashes, and the host's watchdog times each callback.
+                lk.send({std::string(iso::kDone), seq_frame, enc<int32_t>(rc), error_text,
+                         enc<int64_t>(tb::host::mono_ns() - t0)});
+            }
         } else if (verb == iso::kInit) {
-            if (self != nullptr || f.size() != 2) bad("unexpected 'init'");
+            const auto budget = f.size() == 3 ? dec<double>(f[2]) : std::nullopt;
+            if (self != nullptr || !budget) bad("unexpected or malformed 'init' (config, record budget)");
+            g_rules.budget_per_s = *budget;
+            g_rules.tokens = *budget;  // a full bucket, as the host's
+            g_rules.tokens_at_ns = tb::host::mono_ns();
             tb_error err{};
             err.struct_size = sizeof err;
             self = desc.create(&kApi, &lk, f[1].c_str(), &err);

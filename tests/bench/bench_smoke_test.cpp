@@ -34,7 +34,7 @@ TEST(BenchSmoke, TinySuiteRunsEveryWorkloadWithVerifiedCounts) {
         workloads.insert(row["workload"].get<std::string>());
     }
     for (const char* w :
-         {"raw", "W1 groundwater", "W2 dispatch", "W3 latency", "W4 store", "W5 scale"}) {
+         {"raw", "W1 groundwater", "W2 dispatch", "W3 latency", "W4 store", "W5 scale", "W6 isolation"}) {
         EXPECT_EQ(workloads.count(w), 1u) << "missing " << w << " in\n" << r.out;
     }
     // One table with the columns.

@@ -3,6 +3,7 @@
 //   unknown      reply with a verb the protocol does not have
 //   malformed    reply 'done' with the wrong number of frames
 //   unsolicited  reply 'done' for a request that was never made
+//   version      say 'hello' with the previous protocol version (a runner from another build)
 // Everything before that (hello, init, ready) is correct, so the host must blame the runner.
 #include "isolation/protocol.hpp"
 
@@ -28,8 +29,9 @@ int main(int argc, char** argv) {
     zmq::socket_t s(ctx, zmq::socket_type::pair);
     s.set(zmq::sockopt::linger, 200);
     s.connect(endpoint);
+    const uint32_t version = mode == "version" ? iso::kProtocolVersion - 1 : iso::kProtocolVersion;
     iso::send_frames(s, {std::string(iso::kHello), iso::enc<int32_t>(static_cast<int32_t>(getpid())),
-                         iso::enc<uint32_t>(iso::kProtocolVersion)});
+                         iso::enc<uint32_t>(version)});
     for (int n = 0; n < 1'000'000; ++n) {
         auto f = iso::recv_frames(s, false);
         if (!f || f->empty()) continue;

@@ -18,6 +18,7 @@ TEST(IsolationConfig, UntrustedPluginsRunInAProcessWithDefaultLimits) {
     EXPECT_EQ(p.restart_max, 5);
     EXPECT_EQ(p.restart_backoff_ms, 200);
     EXPECT_EQ(p.restart_backoff_max_ms, 30000);
+    EXPECT_EQ(p.restart_reset_s, 300);
     EXPECT_EQ(p.callback_deadline_ms, 2000);
     EXPECT_EQ(p.memory_limit_mb, 1024u);
     EXPECT_EQ(p.cpu_limit_s, 0u);
@@ -31,12 +32,13 @@ TEST(IsolationConfig, UntrustedPluginsRunInAProcessWithDefaultLimits) {
 TEST(IsolationConfig, KeysAreRead) {
     auto c = parse("restart_max = 2\nrestart_backoff_ms = 50\nrestart_backoff_max_ms = 400\n"
                    "callback_deadline_ms = 300\nmemory_limit_mb = 256\ncpu_limit_s = 3\n"
-                   "publish_budget_per_s = 12.5\nrecord_budget_per_s = 40\n");
+                   "publish_budget_per_s = 12.5\nrecord_budget_per_s = 40\nrestart_reset_s = 0\n");
     ASSERT_TRUE(c) << c.error().message;
     const auto& p = c->plugins.at(0);
     EXPECT_EQ(p.restart_max, 2);
     EXPECT_EQ(p.restart_backoff_ms, 50);
     EXPECT_EQ(p.restart_backoff_max_ms, 400);
+    EXPECT_EQ(p.restart_reset_s, 0);
     EXPECT_EQ(p.callback_deadline_ms, 300);
     EXPECT_EQ(p.memory_limit_mb, 256u);
     EXPECT_EQ(p.cpu_limit_s, 3u);
@@ -53,6 +55,8 @@ TEST(IsolationConfig, BadValuesNameTheKeyAndTheLine) {
         {"publish_budget_per_s = -2\n", "'publish_budget_per_s' must be a number >= 0"},
         {"record_budget_per_s = \"lots\"\n", "'record_budget_per_s' must be a number >= 0"},
         {"cpu_limit_s = \"1\"\n", "'cpu_limit_s' must be an integer"},
+        {"restart_reset_s = -5\n", "restart_reset_s"},
+        {"restart_reset_s = 1.5\n", "'restart_reset_s' must be an integer"},
     };
     for (const auto& [keys, want] : cases) {
         auto c = parse(keys);

@@ -242,18 +242,138 @@ TEST(Isolation, CpuLimitEndsARunawayRunner) {
     EXPECT_EQ(r.exit_code(), 0);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAsan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAsan = true;
+#else
+constexpr bool kAsan = false;
+#endif
+#else
+constexpr bool kAsan = false;
+#endif
+
+// The host says once, at the first isolated plugin with a memory limit, when it cannot use cgroups.
+bool host_uses_cgroups(Process& host) { return host.err().find("runner cgroups are not used") == std::string::npos; }
+
+// The host's testbed-<pid> cgroup directories (v1 memory hierarchy or v2), wherever they are.
+std::vector<fs::path> host_cgroup_dirs(int host_pid) {
+    std::vector<fs::path> out;
+    std::ifstream in("/proc/self/cgroup");  // the host is our child: same cgroup
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto a = line.find(':'), b = line.find(':', a + 1);
+        if (a == std::string::npos || b == std::string::npos) continue;
+        const std::string ctrls = line.substr(a + 1, b - a - 1);
+        const fs::path rel = fs::path(line.substr(b + 1)).relative_path();
+        const std::string leaf = "testbed-" + std::to_string(host_pid);
+        if (ctrls.empty()) out.push_back(fs::path("/sys/fs/cgroup") / rel / leaf);
+        if (("," + ctrls + ",").find(",memory,") != std::string::npos) {
+            out.push_back(fs::path("/sys/fs/cgroup/memory") / rel / leaf);
+        }
+    }
+    return out;
+}
+
+// With cgroups (root on a cgroup v1/v2 machine) the limit is on resident memory and the kernel's
+// OOM killer ends the runner; without them RLIMIT_AS makes the allocation fail. Both are
+// `memory_limit`. Under ASan there is no RLIMIT_AS, so only the cgroup path can be tested.
 TEST(Isolation, UnboundedAllocationHitsTheMemoryLimit) {
     Rig r({{"bad", "tb_test_hostile", "process", "restart_max = 1\nrestart_backoff_ms = 50\nmemory_limit_mb = 256",
             "behaviour = \"alloc\"\nafter = 1"}});
     ASSERT_TRUE(r.ready()) << r.host().err();
+    const bool cgroups = host_uses_cgroups(r.host());
+    if (kAsan && !cgroups) {
+        GTEST_SKIP() << "built with AddressSanitizer, whose runner cannot live under RLIMIT_AS, and this host "
+                        "cannot create cgroups (not root / not delegated): no memory limit to test";
+    }
+    if (cgroups) {
+        bool found = false;
+        for (const auto& d : host_cgroup_dirs(r.host().pid())) found = found || fs::exists(d);
+        EXPECT_TRUE(found) << "the host uses cgroups but created no testbed-" << r.host().pid() << " cgroup";
+    }
     ASSERT_TRUE(r.send_until([&] { return r.incident_count() >= 2; }, 60s)) << r.host().err();
     expect_contained(r);
     const auto rows = r.incidents();
     ASSERT_EQ(rows.size(), 2u);
     EXPECT_EQ(rows[0][0], "memory_limit");
     EXPECT_NE(rows[0][8].find("memory limit"), std::string::npos) << rows[0][8];
+    if (cgroups) {
+        EXPECT_EQ(rows[0][1], std::to_string(SIGKILL)) << rows[0][8];
+        EXPECT_NE(rows[0][8].find("cgroup"), std::string::npos) << rows[0][8];
+    } else {
+        EXPECT_EQ(rows[0][2], "123") << rows[0][8];
+    }
+    const int host_pid = r.host().pid();
     r.stop_and_stats();
     EXPECT_EQ(r.exit_code(), 0);
+    for (const auto& d : host_cgroup_dirs(host_pid)) EXPECT_FALSE(fs::exists(d)) << d << " was left behind";
+}
+
+TEST(Isolation, WithoutCgroupsTheAddressSpaceLimitHolds) {
+    if (kAsan) {
+        GTEST_SKIP() << "built with AddressSanitizer: the runner does not set RLIMIT_AS (ASan reserves terabytes "
+                        "of address space), so without cgroups there is no memory limit to test";
+    }
+    Rig r({{"bad", "tb_test_hostile", "process", "restart_max = 1\nrestart_backoff_ms = 50\nmemory_limit_mb = 256",
+            "behaviour = \"alloc\"\nafter = 1"}},
+          {{"TB_NO_CGROUPS", "1"}});
+    ASSERT_TRUE(r.ready()) << r.host().err();
+    EXPECT_FALSE(host_uses_cgroups(r.host())) << "TB_NO_CGROUPS=1 must make the host say why it uses rlimits only";
+    EXPECT_NE(r.host().err().find("TB_NO_CGROUPS"), std::string::npos) << r.host().err();
+    ASSERT_TRUE(r.send_until([&] { return r.incident_count() >= 2; }, 60s)) << r.host().err();
+    expect_contained(r);
+    const auto rows = r.incidents();
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0][0], "memory_limit");
+    EXPECT_EQ(rows[0][2], "123") << rows[0][8];
+    EXPECT_NE(rows[0][8].find("memory limit"), std::string::npos) << rows[0][8];
+    r.stop_and_stats();
+    EXPECT_EQ(r.exit_code(), 0);
+}
+
+// A runner that stays up for restart_reset_s gets its restart budget back: with restart_max = 1 a
+// second crash after a long healthy period is restarted again instead of leaving it `failed`.
+TEST(Isolation, RestartBudgetIsRefilledAfterAHealthyPeriod) {
+    Rig r({{"bad", "tb_test_hostile", "process", "restart_max = 1\nrestart_backoff_ms = 50\nrestart_reset_s = 1",
+            "behaviour = \"segv\"\nafter = 30"}});
+    ASSERT_TRUE(r.ready()) << r.host().err();
+    const std::string refills = "SELECT count(*) FROM events WHERE kind = 'plugin_restart_budget_refilled'";
+    for (int crash = 1; crash <= 3; ++crash) {
+        ASSERT_TRUE(r.send_until([&] { return r.incident_count() >= crash; }, 60s)) << r.host().err();
+        // No traffic now, so the restarted runner stays up; after restart_reset_s the budget is back.
+        ASSERT_TRUE(wait_until([&] { return query_int(r.db(), refills).value_or(0) >= crash; }, 30s))
+            << "restart budget not refilled after crash " << crash << "\n" << r.host().err();
+    }
+    expect_contained(r);
+    const auto rows = r.incidents();
+    ASSERT_EQ(rows.size(), 3u);
+    for (const auto& row : rows) {
+        EXPECT_EQ(row[0], "segfault");
+        EXPECT_EQ(row[3], "restart") << "a refilled budget restarts again";
+        EXPECT_EQ(row[6], "0") << "restarts_before counts the budget spent since the refill";
+    }
+    const auto stats = r.stop_and_stats();
+    EXPECT_EQ(r.exit_code(), 0);
+    EXPECT_EQ(stats.value("state", ""), "stopped");
+    EXPECT_EQ(stats.value("restarts", -1), 3);
+    EXPECT_EQ(stats.value("restart_budget_spent", -1), 0);
+    EXPECT_EQ(stats.value("restart_reset_s", -1), 1);
+}
+
+TEST(Isolation, WithoutARefillTheBudgetIsSpentForGood) {
+    Rig r({{"bad", "tb_test_hostile", "process", "restart_max = 1\nrestart_backoff_ms = 50\nrestart_reset_s = 0",
+            "behaviour = \"segv\"\nafter = 30"}});
+    ASSERT_TRUE(r.ready()) << r.host().err();
+    ASSERT_TRUE(r.send_until([&] { return r.incident_count() >= 2; }, 60s)) << r.host().err();
+    expect_contained(r);
+    const auto rows = r.incidents();
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0][3], "restart");
+    EXPECT_EQ(rows[1][3], "gave_up");
+    EXPECT_EQ(query_int(r.db(), "SELECT count(*) FROM events WHERE kind = 'plugin_restart_budget_refilled'"), 0);
+    EXPECT_EQ(r.stop_and_stats().value("state", ""), "failed");
 }
 
 TEST(Isolation, ExitWithACodeIsRecorded) {
@@ -341,6 +461,21 @@ TEST_P(ProtocolAbuse, AMisbehavingRunnerIsAFaultyPluginNotAHostError) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ProtocolAbuse, ::testing::Values("unknown", "malformed", "unsolicited"));
+
+// A runner from another build (another protocol version) is refused with a message that says so.
+TEST(Isolation, ARunnerSpeakingAnotherProtocolVersionIsRefusedClearly) {
+    Rig r({{"bad", "tb_test_counter", "process", "", ""}},
+          {{"TB_RUNNER", TB_FAKE_RUNNER}, {"TB_FAKE_MODE", "version"}});
+    ASSERT_TRUE(r.ready()) << r.host().err();
+    const std::string q = "SELECT message FROM events WHERE kind = 'plugin_start_failed'";
+    ASSERT_TRUE(wait_until([&] { return !query_rows(r.db(), q).empty(); }, 10s)) << r.host().err();
+    const std::string msg = query_rows(r.db(), q)[0][0];
+    EXPECT_NE(msg.find("protocol version 1"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("another build"), std::string::npos) << msg;
+    expect_contained(r);
+    r.stop_and_stats();
+    EXPECT_EQ(r.exit_code(), 0) << r.host().err();
+}
 
 TEST(Isolation, RunnersEndWithAnOrderlyHostStop) {
     Rig r({{"bad", "tb_test_hostile", "process", "", ""}, {"bad2", "tb_test_hostile", "process", "", ""}});

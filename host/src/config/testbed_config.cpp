@@ -219,7 +219,7 @@ class Parser {
                 if (t == nullptr) return error(el, "each [[plugins]] entry must be a table");
                 if (auto e = check_keys(*t, "plugins", {"name", "library", "trusted", "isolation",
                                                         "inbox_capacity", "overflow", "config", "restart_max",
-                                                        "restart_backoff_ms", "restart_backoff_max_ms",
+                                                        "restart_backoff_ms", "restart_backoff_max_ms", "restart_reset_s",
                                                         "callback_deadline_ms", "memory_limit_mb", "cpu_limit_s",
                                                         "publish_budget_per_s", "record_budget_per_s"})) {
                     return *e;
@@ -236,6 +236,7 @@ class Parser {
                 if (auto e = get(*t, "restart_max", p.restart_max, "an integer")) return *e;
                 if (auto e = get(*t, "restart_backoff_ms", p.restart_backoff_ms, "an integer")) return *e;
                 if (auto e = get(*t, "restart_backoff_max_ms", p.restart_backoff_max_ms, "an integer")) return *e;
+                if (auto e = get(*t, "restart_reset_s", p.restart_reset_s, "an integer")) return *e;
                 if (auto e = get(*t, "callback_deadline_ms", p.callback_deadline_ms, "an integer")) return *e;
                 if (auto e = get(*t, "memory_limit_mb", p.memory_limit_mb, "an integer")) return *e;
                 if (auto e = get(*t, "cpu_limit_s", p.cpu_limit_s, "an integer")) return *e;
@@ -252,6 +253,10 @@ class Parser {
                 }
                 if (p.restart_backoff_max_ms < p.restart_backoff_ms) {
                     return error(*t, "restart_backoff_max_ms must not be smaller than restart_backoff_ms");
+                }
+                if (p.restart_reset_s < 0) {
+                    return error(*t, "restart_reset_s must be 0 (the restart budget is never refilled) or a number "
+                                     "of seconds the runner must stay up to get its restart budget back");
                 }
                 if (p.memory_limit_mb > 0 && p.memory_limit_mb < 64) {
                     return error(*t, "memory_limit_mb must be 0 (no limit) or at least 64: the runner itself needs address space");

@@ -43,11 +43,12 @@ struct PluginSpec {
     Isolation isolation = Isolation::in_process;
     std::size_t inbox_capacity = 10000;
     OverflowPolicy overflow = OverflowPolicy::drop_newest;
-    // Containment (docs/isolation.md). The first five apply to isolation = "process" only; the
+    // Containment (docs/isolation.md). The first seven apply to isolation = "process" only; the
     // budgets apply in both modes. 0 means "no limit" for limits and budgets.
     int restart_max = 5;                     // restarts before the plugin is left `failed`
     int64_t restart_backoff_ms = 200;        // first back-off; doubles per restart, with jitter
     int64_t restart_backoff_max_ms = 30000;  // back-off ceiling
+    int64_t restart_reset_s = 300;           // up this long after a restart: budget refilled (0 = never)
     int64_t callback_deadline_ms = 2000;     // watchdog: a longer callback is a hang
     uint64_t memory_limit_mb = 1024;         // RLIMIT_AS (address space); cgroups are not used yet
     uint64_t cpu_limit_s = 0;                // RLIMIT_CPU, CPU seconds per runner process

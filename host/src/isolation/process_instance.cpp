@@ -2,6 +2,7 @@
 
 #include "common/clock.hpp"
 #include "common/logging.hpp"
+#include "isolation/cgroup.hpp"
 #include "isolation/protocol.hpp"
 #include "runtime/latency_histogram.hpp"
 #include "wire/wire.hpp"
@@ -53,6 +54,8 @@ ProcessOptions process_options_for(const PluginSpec* spec, int64_t run_id, const
         po.callback_deadline = std::chrono::milliseconds(spec->callback_deadline_ms);
         po.memory_limit_mb = spec->memory_limit_mb;
         po.cpu_limit_s = spec->cpu_limit_s;
+        po.record_budget_per_s = spec->record_budget_per_s;
+        po.restart_reset = std::chrono::seconds(spec->restart_reset_s);
     }
     return po;
 }
@@ -121,7 +124,7 @@ class ProcessInstance final : public PluginInstance {
         auto started = start_promise_.get_future();
         io_ = std::thread([this] { run(); });
         Status s = started.get();
-        if (s) state_.store(PluginState::running);
+        if (s) state_.store(suspended_.load() ? PluginState::suspended : PluginState::running);
         return s;
     }
 
@@ -148,6 +151,9 @@ class ProcessInstance final : public PluginInstance {
     }
 
     void set_suspended(bool suspended) override {
+        // Remembered, so a plugin suspended while its runner is down (back-off, restarting) comes
+        // back suspended after the restart instead of running.
+        suspended_.store(suspended);
         PluginState expected = suspended ? PluginState::running : PluginState::suspended;
         if (state_.compare_exchange_strong(expected, suspended ? PluginState::suspended : PluginState::running) &&
             suspended) {
@@ -155,6 +161,17 @@ class ProcessInstance final : public PluginInstance {
             context().counters().dropped_not_running.fetch_add(inbox_.size(), std::memory_order_relaxed);
             inbox_.clear();
         }
+    }
+
+    // After set_suspended(true) nothing new is sent to the runner; this waits for what it already
+    // has (the window in flight) to be answered, so "applied" means no callback is running.
+    bool wait_idle(std::chrono::milliseconds timeout) override {
+        const int64_t until = mono_ns() + ns(timeout);
+        while (in_flight_count_.load() > 0) {
+            if (mono_ns() >= until) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        return true;
     }
 
     void stop(std::chrono::milliseconds drain_timeout) override {
@@ -176,11 +193,14 @@ class ProcessInstance final : public PluginInstance {
     nlohmann::json stats_json() const override {
         auto j = base_stats_json();
         add_runtime_stats(j, callback_ns_, latency_ns_, opt_.inbox);
-        j["restarts"] = restarts_.load();
+        j["restarts"] = restarts_total_.load();
+        j["restart_budget_spent"] = restarts_.load();
         j["restart_max"] = opt_.restart_max;
+        j["restart_reset_s"] = opt_.restart_reset.count();
         j["incidents"] = incidents_.load();
         j["runner_pid"] = runner_pid_.load();
         j["memory_limit_mb"] = opt_.memory_limit_mb;
+        j["memory_cgroup"] = opt_.memory_limit_mb > 0 && iso::cgroup_support().available;
         j["cpu_limit_s"] = opt_.cpu_limit_s;
         j["callback_deadline_ms"] = opt_.callback_deadline.count();
         std::lock_guard lock(mu_);
@@ -221,7 +241,24 @@ class ProcessInstance final : public PluginInstance {
         }
         std::vector<std::string> args = {opt_.runner.string(), "--plugin", opt_.plugin_file.string(), "--endpoint",
                                          endpoint, "--host-pid", std::to_string(getpid())};
-        if (opt_.memory_limit_mb > 0) args.insert(args.end(), {"--memory-limit-mb", std::to_string(opt_.memory_limit_mb)});
+        // The memory limit as RSS through a cgroup of its own, where the host can create one.
+        cgroup_.reset();
+        cgroup_oom_ = false;
+        if (opt_.memory_limit_mb > 0) {
+            std::string why;
+            cgroup_ = iso::RunnerCgroup::create(sanitized(name()).substr(0, 40) + "-" + std::to_string(generation_),
+                                                opt_.memory_limit_mb, why);
+            if (cgroup_) {
+                // RSS is what matters; an address-space limit on top would only trip first.
+                args.insert(args.end(), {"--cgroup", cgroup_->procs_file().string()});
+            } else {
+                args.insert(args.end(), {"--memory-limit-mb", std::to_string(opt_.memory_limit_mb)});
+                static std::once_flag once;
+                std::call_once(once, [&] {
+                    log_->warn("runner cgroups are not used, memory_limit_mb is enforced as RLIMIT_AS only: {}", why);
+                });
+            }
+        }
         if (opt_.cpu_limit_s > 0) args.insert(args.end(), {"--cpu-limit-s", std::to_string(opt_.cpu_limit_s)});
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
@@ -274,6 +311,10 @@ class ProcessInstance final : public PluginInstance {
         if (r != pid_) return false;
         pid_ = -1;
         runner_pid_.store(0);
+        if (cgroup_) {
+            cgroup_oom_ = cgroup_->oom_killed();
+            cgroup_.reset();  // removes it: its only process is gone
+        }
         if (pidfd_ >= 0) ::close(pidfd_);
         pidfd_ = -1;
         close_socket();
@@ -301,6 +342,7 @@ class ProcessInstance final : public PluginInstance {
         for (const auto& f : in_flight_) lost += f.tick ? 0 : 1;
         context().counters().dropped_not_running.fetch_add(lost, std::memory_order_relaxed);
         in_flight_.clear();
+        in_flight_count_.store(0);
         tick_in_flight_ = false;
     }
 
@@ -345,6 +387,10 @@ class ProcessInstance final : public PluginInstance {
             why = fatal_text_;
         } else if (row.reason == "cpu_limit") {
             why = "the CPU time limit of " + std::to_string(opt_.cpu_limit_s) + " s was exceeded";
+        } else if (row.reason == "killed" && cgroup_oom_) {
+            row.reason = "memory_limit";
+            why = "the kernel's OOM killer ended it in its cgroup: resident memory reached memory_limit_mb = " +
+                  std::to_string(opt_.memory_limit_mb) + " MB (cgroup memory limit)";
         } else if (row.reason == "killed" && opt_.memory_limit_mb > 0) {
             why = "killed from outside the host (the kernel's OOM killer, a cgroup memory limit, or an operator)";
         }
@@ -415,6 +461,7 @@ class ProcessInstance final : public PluginInstance {
             wait_ns = std::min(wait_ns, head_started_ns_ + ns(opt_.callback_deadline) - now);
         }
         if (phase_ == Phase::running && opt_.tick_interval_ms > 0) wait_ns = std::min(wait_ns, next_tick_ns_ - now);
+        if (refill_due()) wait_ns = std::min(wait_ns, running_since_ns_ + ns(opt_.restart_reset) - now);
         if (pidfd_ < 0 && pid_ > 0) wait_ns = std::min<int64_t>(wait_ns, 20'000'000);  // no pidfd: poll waitpid
         wait_ns = std::max<int64_t>(wait_ns, 0);
 
@@ -464,14 +511,32 @@ class ProcessInstance final : public PluginInstance {
                                     " ran longer than the callback deadline of " +
                                     std::to_string(opt_.callback_deadline.count()) + " ms (watchdog)");
         }
+        if (refill_due() && t >= running_since_ns_ + ns(opt_.restart_reset)) refill_restart_budget();
         if (phase_ == Phase::backoff && t >= phase_deadline_ns_ && !quit_.load()) {
             restarts_.fetch_add(1);
+            restarts_total_.fetch_add(1);
             if (!spawn()) on_spawn_failure();
         }
         // 5. Stop requested?
         if (quit_.load()) handle_quit(t);
         // 6. Feed the runner.
         if (phase_ == Phase::running) pump(t);
+    }
+
+    // Restarts spent and a runner that has stayed up for restart_reset: the budget is refilled.
+    bool refill_due() const {
+        return phase_ == Phase::running && opt_.restart_reset.count() > 0 && restarts_.load() > 0;
+    }
+
+    void refill_restart_budget() {
+        const int spent = restarts_.exchange(0);
+        log_->info("plugin '{}': runner up for {} s; restart budget refilled ({} restart(s) forgiven)", name(),
+                   opt_.restart_reset.count(), spent);
+        context().host_event(TB_SEV_INFO, "plugin_restart_budget_refilled",
+                             "plugin '" + name() + "' stayed up for " + std::to_string(opt_.restart_reset.count()) +
+                                 " s after its last restart; its restart budget of " +
+                                 std::to_string(opt_.restart_max) + " is available again",
+                             nlohmann::json{{"forgiven", spent}, {"restart_reset_s", opt_.restart_reset.count()}}.dump());
     }
 
     void on_spawn_failure() {
@@ -544,53 +609,71 @@ class ProcessInstance final : public PluginInstance {
                                      true)) {
                     if (in_flight_.empty()) head_started_ns_ = now;
                     in_flight_.push_back({seq, true, now});
+                    in_flight_count_.store(in_flight_.size());
                     tick_in_flight_ = true;
                     c.ticks.fetch_add(1, std::memory_order_relaxed);
                 }
             }
         }
+        // Everything waiting (up to the window and kMaxBatch) goes in one 'msg': one ZeroMQ message
+        // and one wake-up of the runner for the lot.
         while (in_flight_.size() < opt_.window) {
-            FeedMessagePtr m;
+            batch_.clear();
             {
                 std::lock_guard lock(mu_);
-                if (inbox_.empty()) {
+                const std::size_t room = std::min(opt_.window - in_flight_.size(), iso::kMaxBatch);
+                while (!inbox_.empty() && batch_.size() < room) {
+                    batch_.push_back(std::move(inbox_.front()));
+                    inbox_.pop_front();
+                }
+                if (batch_.empty()) {
                     wake_pending_ = false;
                     return;
                 }
-                m = std::move(inbox_.front());
-                inbox_.pop_front();
             }
             if (state_.load(std::memory_order_acquire) != PluginState::running) {
-                c.dropped_not_running.fetch_add(1, std::memory_order_relaxed);
+                c.dropped_not_running.fetch_add(batch_.size(), std::memory_order_relaxed);
                 continue;
             }
-            const uint64_t seq = ++seq_;
-            const auto hdr = wire::encode_header(m->header);
-            // Never block: a PAIR socket whose peer has gone would wait forever. The message goes
+            views_.clear();
+            views_.push_back(iso::kMsg);
+            scratch_.resize(batch_.size());
+            for (std::size_t i = 0; i < batch_.size(); ++i) {
+                const auto& m = *batch_[i];
+                auto& sc = scratch_[i];
+                const uint64_t seq = seq_ + 1 + i;
+                std::memcpy(sc.seq, &seq, sizeof seq);
+                std::memcpy(sc.receive_time, &m.receive_time_us, sizeof m.receive_time_us);
+                sc.header = wire::encode_header(m.header);
+                views_.push_back({sc.seq, sizeof sc.seq});
+                views_.push_back(m.topic);
+                views_.push_back({sc.header.data(), sc.header.size()});
+                views_.push_back(m.payload);
+                views_.push_back({sc.receive_time, sizeof sc.receive_time});
+            }
+            // Never block: a PAIR socket whose peer has gone would wait forever. The messages go
             // back to the inbox; the runner's exit is noticed on the next round.
-            if (!iso::send_frames(*sock_, {std::string(iso::kMsg), iso::enc<uint64_t>(seq), m->topic,
-                                           std::string(hdr.data(), hdr.size()), m->payload,
-                                           iso::enc<int64_t>(m->receive_time_us)},
-                                  true)) {
+            if (!iso::send_views(*sock_, views_, true)) {
                 std::lock_guard lock(mu_);
-                inbox_.push_front(std::move(m));
+                for (auto it = batch_.rbegin(); it != batch_.rend(); ++it) inbox_.push_front(std::move(*it));
                 return;
             }
             if (in_flight_.empty()) head_started_ns_ = mono_ns();
-            in_flight_.push_back({seq, false, m->receive_mono_ns});
+            for (const auto& m : batch_) in_flight_.push_back({++seq_, false, m->receive_mono_ns});
+            in_flight_count_.store(in_flight_.size());
         }
     }
 
     void read_runner() {
         for (int i = 0; sock_ && i < 4096; ++i) {
-            auto f = iso::recv_frames(*sock_, true);
-            if (!f) return;
-            handle(*f);
+            if (!iso::recv_into(*sock_, rx_, true)) return;
+            handle(rx_);
         }
     }
 
     void protocol_violation(const std::string& what) {
         log_->error("plugin '{}': runner broke the protocol: {}", name(), what);
+        set_last_error("protocol: the runner sent " + what);
         kill_runner("protocol", "the runner sent " + what);
     }
 
@@ -608,6 +691,7 @@ class ProcessInstance final : public PluginInstance {
             }
             const InFlight done = in_flight_.front();
             in_flight_.pop_front();
+            in_flight_count_.store(in_flight_.size());
             const int64_t now = mono_ns();
             head_started_ns_ = now;
             callback_ns_.record(*took);
@@ -632,6 +716,10 @@ class ProcessInstance final : public PluginInstance {
             if (f.size() < 3 || !iso::dec<uint64_t>(f[1])) return protocol_violation("a malformed 'call'");
             if (!hello_ || phase_ == Phase::failed) return protocol_violation("a 'call' before 'hello'");
             execute_call(f);
+        } else if (verb == iso::kPost) {
+            if (f.size() < 2) return protocol_violation("a malformed 'post'");
+            if (!hello_ || phase_ == Phase::failed) return protocol_violation("a 'post' before 'hello'");
+            execute_post(f);
         } else if (verb == iso::kLog) {
             const auto level = f.size() == 3 ? iso::dec<int32_t>(f[1]) : std::nullopt;
             if (!level) return protocol_violation("a malformed 'log'");
@@ -640,19 +728,28 @@ class ProcessInstance final : public PluginInstance {
             const auto pid = f.size() == 3 ? iso::dec<int32_t>(f[1]) : std::nullopt;
             const auto version = f.size() == 3 ? iso::dec<uint32_t>(f[2]) : std::nullopt;
             if (!pid || !version || hello_ || phase_ != Phase::starting) return protocol_violation("an unexpected 'hello'");
-            if (*pid != pid_ || *version != iso::kProtocolVersion) {
-                return protocol_violation("'hello' from pid " + std::to_string(*pid) + " protocol " +
-                                          std::to_string(*version) + " (expected pid " + std::to_string(pid_) +
-                                          ", protocol " + std::to_string(iso::kProtocolVersion) + ")");
+            if (*version != iso::kProtocolVersion) {
+                return protocol_violation("'hello' with runner protocol version " + std::to_string(*version) +
+                                          ", but this host speaks version " + std::to_string(iso::kProtocolVersion) +
+                                          ": " + opt_.runner.string() +
+                                          " is from another build; install the testbed-runner that came with this "
+                                          "testbed-host (or point $TB_RUNNER at it)");
+            }
+            if (*pid != pid_) {
+                return protocol_violation("'hello' from pid " + std::to_string(*pid) + " (expected pid " +
+                                          std::to_string(pid_) + ")");
             }
             hello_ = true;
-            (void)iso::send_frames(*sock_, {std::string(iso::kInit), context().config().dump()}, true);
+            (void)iso::send_frames(*sock_, {std::string(iso::kInit), context().config().dump(),
+                                            iso::enc<double>(opt_.record_budget_per_s)},
+                                   true);
         } else if (verb == iso::kReady) {
             if (f.size() != 1 || !hello_ || phase_ != Phase::starting) return protocol_violation("an unexpected 'ready'");
             phase_ = Phase::running;
             next_tick_ns_ = mono_ns() + static_cast<int64_t>(opt_.tick_interval_ms) * 1'000'000;
+            running_since_ns_ = mono_ns();
             if (start_reported_) {
-                state_.store(PluginState::running);
+                state_.store(suspended_.load() ? PluginState::suspended : PluginState::running);
                 log_->info("plugin '{}': runner pid {} restarted ({} of {})", name(), pid_, restarts_.load(),
                            opt_.restart_max);
                 context().host_event(TB_SEV_INFO, "plugin_restarted",
@@ -715,6 +812,25 @@ class ProcessInstance final : public PluginInstance {
         (void)iso::send_frames(*sock_, {std::string(iso::kRet), f[1], iso::enc<int32_t>(rc), why, value}, true);
     }
 
+    // A one-way record ('post'): executed and counted exactly like a call, but the runner does not
+    // wait for the outcome (it computed the plugin's return code itself, docs/isolation.md).
+    void execute_post(const iso::Frames& f) {
+        const std::string_view op = f[1];
+        std::string why;
+        if (op == iso::kOpMetric) {
+            const auto v = f.size() == 6 ? iso::dec<double>(f[4]) : std::nullopt;
+            const auto t = f.size() == 6 ? iso::dec<int64_t>(f[5]) : std::nullopt;
+            if (!v || !t) return protocol_violation("a malformed 'metric' post");
+            (void)context().record_metric(f[2], f[3], *v, *t, why);
+        } else if (op == iso::kOpEvent) {
+            const auto sev = f.size() == 7 ? iso::dec<int32_t>(f[2]) : std::nullopt;
+            if (!sev) return protocol_violation("a malformed 'event' post");
+            (void)context().record_event(*sev, f[3], f[4], f[5], f[6], why);
+        } else {
+            return protocol_violation("an unknown post '" + std::string(op.substr(0, 32)) + "'");
+        }
+    }
+
     void report_start(Status s) {
         start_reported_ = true;
         start_promise_.set_value(std::move(s));
@@ -755,7 +871,10 @@ class ProcessInstance final : public PluginInstance {
     std::atomic<PluginState> state_{PluginState::created};
     std::atomic<bool> quit_{false};
     std::atomic<int64_t> drain_until_ns_{0};
-    std::atomic<int> restarts_{0};
+    std::atomic<int> restarts_{0};        // restarts spent (refilled after restart_reset up)
+    std::atomic<int> restarts_total_{0};  // all restarts of this run
+    std::atomic<bool> suspended_{false};
+    std::atomic<std::size_t> in_flight_count_{0};  // in_flight_.size(), for wait_idle()
     std::atomic<uint64_t> incidents_{0};
     std::atomic<int> runner_pid_{0};
 
@@ -773,11 +892,24 @@ class ProcessInstance final : public PluginInstance {
     int64_t phase_deadline_ns_ = 0;
     pid_t pid_ = -1;
     int pidfd_ = -1;
+    std::unique_ptr<iso::RunnerCgroup> cgroup_;  // the current runner's (null: rlimits only)
+    bool cgroup_oom_ = false;                    // its OOM killer fired (read when it was reaped)
     uint64_t generation_ = 0;
     bool hello_ = false;
     std::string kill_reason_, kill_detail_, fatal_reason_, fatal_text_;
     std::deque<InFlight> in_flight_;
+    // Reused buffers of the send and receive paths (no allocation per message).
+    struct MsgScratch {
+        char seq[8];
+        char receive_time[8];
+        std::array<char, wire::kHeaderSize> header;
+    };
+    std::vector<FeedMessagePtr> batch_;
+    std::vector<std::string_view> views_;
+    std::vector<MsgScratch> scratch_;
+    iso::Frames rx_;
     int64_t head_started_ns_ = 0;
+    int64_t running_since_ns_ = 0;  // when the current runner reported 'ready'
     uint64_t seq_ = 0;
     bool tick_in_flight_ = false;
     int64_t next_tick_ns_ = 0;

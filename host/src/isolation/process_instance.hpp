@@ -33,12 +33,15 @@ struct ProcessOptions {
     int restart_max = 5;
     std::chrono::milliseconds restart_backoff{200};
     std::chrono::milliseconds restart_backoff_max{30000};
+    // A runner that stays up this long gets its restart budget back (0 = never: counts per run).
+    std::chrono::seconds restart_reset{300};
     std::chrono::milliseconds callback_deadline{2000};
     std::chrono::milliseconds start_timeout{10000};  // spawn + load + create + start
     uint64_t memory_limit_mb = 0;  // 0 = none
     uint64_t cpu_limit_s = 0;      // 0 = none
     uint32_t tick_interval_ms = 0; // 0 = the plugin has no on_tick
-    std::size_t window = 128;      // messages sent to the runner before their replies arrive
+    std::size_t window = 512;      // messages sent to the runner before their replies arrive
+    double record_budget_per_s = 0;  // mirrored by the runner for its one-way records (0 = none)
 };
 
 std::unique_ptr<PluginInstance> make_process_instance(std::unique_ptr<PluginContext> context, ProcessOptions options,

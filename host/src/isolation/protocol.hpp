@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace zmq {
@@ -24,8 +25,11 @@ class socket_t;
 namespace tb::host::isolation {
 
 // Verbs, host -> runner.
-inline constexpr std::string_view kInit = "init";  // config_json
-inline constexpr std::string_view kMsg = "msg";    // seq u64, topic, header[24], payload, receive_time_us i64
+inline constexpr std::string_view kInit = "init";  // config_json, record_budget_per_s f64
+// One to kMaxBatch messages, each as kMsgFrames frames: seq u64, topic, header[24], payload,
+// receive_time_us i64. Batching is what makes isolation cheap: one ZeroMQ message (and one wake-up
+// of the runner) carries as many feed messages as were waiting.
+inline constexpr std::string_view kMsg = "msg";
 inline constexpr std::string_view kTick = "tick";  // seq u64, now_us i64
 inline constexpr std::string_view kRet = "ret";    // call_id u64, status i32, why, value
 inline constexpr std::string_view kStop = "stop";  // (none)
@@ -36,6 +40,7 @@ inline constexpr std::string_view kInitFailed = "init_failed";  // message
 inline constexpr std::string_view kDone = "done";          // seq u64, status i32, error_text, callback_ns i64
 inline constexpr std::string_view kLog = "log";            // level i32, text (no reply)
 inline constexpr std::string_view kCall = "call";          // call_id u64, op, args... (reply: ret)
+inline constexpr std::string_view kPost = "post";          // op (metric, event), args... (no reply)
 inline constexpr std::string_view kFatal = "fatal";        // reason, text (the runner then exits)
 inline constexpr std::string_view kBye = "bye";            // (none; the runner then exits 0)
 
@@ -47,7 +52,11 @@ inline constexpr std::string_view kOpConfig = "config";    // key (ret value: th
 inline constexpr std::string_view kOpLog = "log";          // level i32, text (warnings and errors:
                                                            // acknowledged, so they survive a crash)
 
-inline constexpr uint32_t kProtocolVersion = 1;
+// Version 2: batched 'msg', one-way 'post' for metrics and events, record budget in 'init'.
+inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr std::size_t kMsgFrames = 5;   // frames per message in a 'msg' batch
+inline constexpr std::size_t kMaxBatch = 128;  // messages per 'msg' at most
+inline constexpr std::size_t kMaxFrames = 1 + kMsgFrames * kMaxBatch;  // longest valid message
 
 // Exit codes the runner uses for conditions it detects itself (anything else is the plugin's).
 inline constexpr int kExitUsage = 120;          // bad command line
@@ -77,7 +86,13 @@ std::optional<T> dec(std::string_view s) {
 
 // Send all frames (blocking unless `dontwait`). False when the socket refused.
 bool send_frames(zmq::socket_t& sock, const Frames& frames, bool dontwait = false);
-// Receive one multipart message (blocking unless `dontwait`); nullopt when nothing was there.
+// The same from views (no copy of topics and payloads into strings first).
+bool send_views(zmq::socket_t& sock, const std::vector<std::string_view>& frames, bool dontwait = false);
+// Receive one multipart message (blocking unless `dontwait`); nullopt when nothing was there. A
+// message of more than kMaxFrames frames is drained and returned as {"<too many frames>"}.
 std::optional<Frames> recv_frames(zmq::socket_t& sock, bool dontwait);
+// The same into `out`, reusing its strings; false (and `out` in an unspecified state) when
+// nothing was there.
+bool recv_into(zmq::socket_t& sock, Frames& out, bool dontwait);
 
 }  // namespace tb::host::isolation
