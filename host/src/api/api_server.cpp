@@ -43,8 +43,13 @@ struct Reply {
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// Replies quote what they were given (a request path, a parameter, a feed's text payload), which
+// need not be UTF-8; dump() would throw on it (found by the http_request fuzz target), so invalid
+// bytes become U+FFFD instead.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 Reply json_reply(const json& j, http::status st = http::status::ok) {
-    return {st, j.dump() + "\n", "application/json", {}};
+    return {st, dump(j) + "\n", "application/json", {}};
 }
 
 Reply error_reply(http::status st, const std::string& error, const std::string& detail) {
@@ -279,7 +284,7 @@ struct ApiServer::Impl {
 namespace {
 
 std::string sse_frame(const json& ev) {
-    return "id: " + std::to_string(ev["id"].get<int64_t>()) + "\nevent: event\ndata: " + ev.dump() + "\n\n";
+    return "id: " + std::to_string(ev["id"].get<int64_t>()) + "\nevent: event\ndata: " + dump(ev) + "\n\n";
 }
 
 // One client connection: reads requests (keep-alive) and writes replies, or, after a request for

@@ -72,6 +72,26 @@ std::string sniff(const fs::path& file, bool& is_elf_shared) {
 
 std::string str_or_empty(const char* s) { return s ? std::string(s) : std::string(); }
 
+// Text from the plugin quoted in an error message before it was validated: printable ASCII as
+// is, every other byte as \xNN, at most 64 bytes. Load errors end up in events, the audit log and
+// API JSON, which need UTF-8 (found by the descriptor fuzz target: an id of 0xFF broke it).
+std::string shown(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size() && i < 64; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c < 0x7F) {
+            out += static_cast<char>(c);
+        } else {
+            static const char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xF];
+        }
+    }
+    if (s.size() > 64) out += "...";
+    return out;
+}
+
 bool valid_id(const std::string& id) {
     if (id.empty() || id.size() > 64 || !(id[0] >= 'a' && id[0] <= 'z')) return false;
     for (char c : id) {
@@ -168,7 +188,7 @@ nlohmann::json ManifestInfo::to_json() const {
 Status validate_manifest(const ManifestInfo& m, const std::string& where) {
     auto fail = [&](const std::string& what) { return Status(Error{where + ": " + what, "manifest"}); };
     if (!valid_id(m.id)) {
-        return fail("manifest id '" + m.id + "' is invalid (use lower-case letters, digits and '_', starting with a letter)");
+        return fail("manifest id '" + shown(m.id) + "' is invalid (use lower-case letters, digits and '_', starting with a letter)");
     }
     std::string missing;
     if (m.version.empty()) missing += " version";
@@ -231,7 +251,7 @@ Result<ManifestInfo> read_descriptor(const tb_plugin_desc* desc, const std::stri
     std::string id = "(id unknown: the descriptor holds no readable manifest)";
     if (desc->struct_size >= offsetof(tb_plugin_desc, manifest) + sizeof(desc->manifest) && desc->manifest != nullptr &&
         desc->manifest->struct_size >= offsetof(tb_manifest, id) + sizeof(desc->manifest->id) && desc->manifest->id) {
-        id = "'" + std::string(desc->manifest->id) + "'";
+        id = "'" + shown(desc->manifest->id) + "'";
     }
     const std::string who = where + ": plugin " + id + " (plugin ABI " + plugin_abi + ", host ABI " + kHostAbi + ")";
     if (desc->abi_major > TB_ABI_MAJOR) {
@@ -285,7 +305,7 @@ Result<ManifestInfo> read_descriptor(const tb_plugin_desc* desc, const std::stri
         // Range-check the raw int32 before converting: an out-of-range value in a C enum is
         // undefined behaviour in C++ (found by the manifest fuzz target under UBSan).
         if (d->better < TB_BETTER_HIGHER || d->better > TB_BETTER_NEITHER) {
-            return Error{who + ": metric '" + str_or_empty(d->name) + "' has an invalid 'better' value " +
+            return Error{who + ": metric '" + shown(str_or_empty(d->name)) + "' has an invalid 'better' value " +
                              std::to_string(d->better) + " (use tb::Better / TB_BETTER_*)",
                          "manifest"};
         }
@@ -297,7 +317,7 @@ Result<ManifestInfo> read_descriptor(const tb_plugin_desc* desc, const std::stri
             return Error{who + ": config key #" + std::to_string(i) + " has struct_size " + std::to_string(k->struct_size) + ", too small", "struct_size"};
         }
         if (k->type < TB_CONFIG_STRING || k->type > TB_CONFIG_BOOL) {
-            return Error{who + ": config key '" + str_or_empty(k->name) + "' has an invalid type " + std::to_string(k->type) +
+            return Error{who + ": config key '" + shown(str_or_empty(k->name)) + "' has an invalid type " + std::to_string(k->type) +
                              " (use tb::ConfigType / TB_CONFIG_*)",
                          "manifest"};
         }
