@@ -738,7 +738,10 @@ Reply ApiServer::Impl::metrics(const Caller& c) {
         family("testbed_feed_unrouted_total", "counter", "Feed messages no plugin subscribed to.");
         o << "testbed_feed_unrouted_total{testbed=\"" << tbid << "\"} " << snap.value("unrouted", uint64_t{0}) << '\n';
         family("testbed_ingest_dropped_total", "counter", "Malformed feed messages dropped, by reason.");
-        for (const auto& [reason, n] : snap.value("ingest_dropped_by_reason", json::object()).items()) {
+        // Named, not iterated as a temporary: items() of the json value() returns would dangle
+        // (stack-use-after-scope under ASan on every staff /metrics, found by http_request).
+        const json dropped = snap.value("ingest_dropped_by_reason", json::object());
+        for (const auto& [reason, n] : dropped.items()) {
             o << "testbed_ingest_dropped_total{testbed=\"" << tbid << "\",reason=\"" << prom_escape(reason) << "\"} "
               << n.get<uint64_t>() << '\n';
         }
