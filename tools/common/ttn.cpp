@@ -1,5 +1,7 @@
 #include "common/ttn.hpp"
 
+#include "wire/wire.hpp"
+
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
@@ -181,6 +183,14 @@ host::Result<TtnMapping> parse_ttn_mapping(std::string_view text, const std::str
                 std::string known;
                 for (const auto& [n, _] : m.types) known += (known.empty() ? "" : ", ") + n;
                 return err(node, "device '" + std::string(id.str()) + "' has type '" + dev.type + "' (known types: " + known + ")");
+            }
+            // The bridge publishes on prefix + sensor id; a topic the host refuses would be dropped
+            // there, message after message (found by the ttn_uplink fuzz target).
+            const std::string topic = m.types.at(dev.type).topic_prefix + dev.sensor;
+            if (!wire::valid_topic(topic)) {
+                return err(node, "device '" + std::string(id.str()) + "': topic '" + topic +
+                                     "' (topic_prefix + sensor) is not a valid feed topic: use 1..255 printable "
+                                     "characters without spaces");
             }
             m.devices.emplace(std::string(id.str()), std::move(dev));
         }

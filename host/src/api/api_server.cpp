@@ -43,8 +43,13 @@ struct Reply {
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// Replies quote what they were given (a request path, a parameter, a feed's text payload), which
+// need not be UTF-8; dump() would throw on it (found by the http_request fuzz target), so invalid
+// bytes become U+FFFD instead.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 Reply json_reply(const json& j, http::status st = http::status::ok) {
-    return {st, j.dump() + "\n", "application/json", {}};
+    return {st, dump(j) + "\n", "application/json", {}};
 }
 
 Reply error_reply(http::status st, const std::string& error, const std::string& detail) {
@@ -155,6 +160,61 @@ struct Caller {
     bool sees(const std::string& organisation) const { return role.staff || organisation == role.organisation; }
 };
 
+// What handling one request leads to: a reply (then keep reading, unless `close`), or the start
+// of an event stream for `role` beginning with `backlog`.
+struct Outcome {
+    Reply reply;
+    bool close = false;
+    bool stream = false;
+    Role role;
+    std::vector<json> backlog;
+};
+
+Outcome answer(Reply r, bool close = false) {
+    Outcome o;
+    o.reply = std::move(r);
+    o.close = close;
+    return o;
+}
+
+// The reply to a request that could not be read (`ec` from the request parser), or nothing when
+// the connection should just be closed (the client went away, a timeout, shutdown).
+std::optional<Reply> read_error_reply(const beast::error_code& ec, const ApiOptions& opt) {
+    if (ec == http::error::body_limit) {
+        return error_reply(http::status::payload_too_large, "body_too_large",
+                           "request bodies are limited to " + std::to_string(opt.max_body_bytes) + " bytes");
+    }
+    if (ec == http::error::header_limit) {
+        return error_reply(http::status::request_header_fields_too_large, "headers_too_large",
+                           "request headers are limited to " + std::to_string(opt.max_header_bytes) + " bytes");
+    }
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted) {
+        return std::nullopt;
+    }
+    if (std::string_view(ec.category().name()) == "beast.http") {
+        return error_reply(http::status::bad_request, "malformed_request",
+                           "the request is not valid HTTP/1.1: " + ec.message());
+    }
+    return std::nullopt;
+}
+
+http::response<http::string_body> make_response(Reply r, bool keep_alive) {
+    http::response<http::string_body> res(r.status, 11);
+    res.set(http::field::server, "testbed-host");
+    res.set(http::field::content_type, r.content_type);
+    res.set(http::field::cache_control, "no-store");
+    for (const auto& [k, v] : r.headers) res.set(k, v);
+    res.body() = std::move(r.body);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return res;
+}
+
+constexpr std::string_view kStreamHead =
+    "HTTP/1.1 200 OK\r\nServer: testbed-host\r\nContent-Type: text/event-stream\r\n"
+    "Cache-Control: no-store\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\n"
+    "retry: 2000\n: stream open\n\n";
+
 class Session;
 
 }  // namespace
@@ -203,7 +263,7 @@ struct ApiServer::Impl {
     void reject(tcp::socket& s);
     void poll_events();
     void refresh();
-    void handle(const std::shared_ptr<Session>& s, const http::request<http::string_body>& req);
+    Outcome handle(const http::request<http::string_body>& req);
     Result<Caller> authenticate(const http::request<http::string_body>& req,
                                 const std::map<std::string, std::string>& query);
     Result<std::vector<json>> query_events(int64_t after_id, int64_t since_us, std::size_t limit,
@@ -224,7 +284,7 @@ struct ApiServer::Impl {
 namespace {
 
 std::string sse_frame(const json& ev) {
-    return "id: " + std::to_string(ev["id"].get<int64_t>()) + "\nevent: event\ndata: " + ev.dump() + "\n\n";
+    return "id: " + std::to_string(ev["id"].get<int64_t>()) + "\nevent: event\ndata: " + dump(ev) + "\n\n";
 }
 
 // One client connection: reads requests (keep-alive) and writes replies, or, after a request for
@@ -254,14 +314,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
     void send(Reply r, bool close = false) {
-        auto res = std::make_shared<http::response<http::string_body>>(r.status, 11);
-        res->set(http::field::server, "testbed-host");
-        res->set(http::field::content_type, r.content_type);
-        res->set(http::field::cache_control, "no-store");
-        for (const auto& [k, v] : r.headers) res->set(k, v);
-        res->body() = std::move(r.body);
-        res->keep_alive(!close && keep_alive_);
-        res->prepare_payload();
+        auto res = std::make_shared<http::response<http::string_body>>(make_response(std::move(r), !close && keep_alive_));
         stream_.expires_after(im_.opt.write_timeout);
         http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
             if (ec || res->need_eof()) return self->shutdown();
@@ -274,10 +327,7 @@ class Session : public std::enable_shared_from_this<Session> {
         role_ = std::move(role);
         ++im_.streams;
         im_.subscribers.push_back(weak_from_this());
-        push(
-            "HTTP/1.1 200 OK\r\nServer: testbed-host\r\nContent-Type: text/event-stream\r\n"
-            "Cache-Control: no-store\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\n"
-            "retry: 2000\n: stream open\n\n");
+        push(std::string(kStreamHead));
         for (const auto& ev : backlog) push(sse_frame(ev));
         // The client never sends anything more; a read completes only when it closes.
         stream_.socket().async_read_some(net::buffer(sink_), [self = shared_from_this()](beast::error_code ec,
@@ -333,34 +383,15 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
     void on_read(beast::error_code ec, std::size_t) {
-        if (ec == http::error::body_limit) {
-            keep_alive_ = false;
-            return send(error_reply(http::status::payload_too_large, "body_too_large",
-                                    "request bodies are limited to " + std::to_string(im_.opt.max_body_bytes) +
-                                        " bytes"),
-                        true);
-        }
-        if (ec == http::error::header_limit) {
-            keep_alive_ = false;
-            return send(error_reply(http::status::request_header_fields_too_large, "headers_too_large",
-                                    "request headers are limited to " + std::to_string(im_.opt.max_header_bytes) +
-                                        " bytes"),
-                        true);
-        }
-        if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted) {
-            return shutdown();
-        }
         if (ec) {
-            if (std::string_view(ec.category().name()) == "beast.http") {
-                keep_alive_ = false;
-                return send(error_reply(http::status::bad_request, "malformed_request",
-                                        "the request is not valid HTTP/1.1: " + ec.message()),
-                            true);
-            }
+            keep_alive_ = false;
+            if (auto r = read_error_reply(ec, im_.opt)) return send(std::move(*r), true);
             return shutdown();
         }
         keep_alive_ = parser_->get().keep_alive();
-        im_.handle(shared_from_this(), parser_->get());
+        Outcome o = im_.handle(parser_->get());
+        if (o.stream) return start_stream(std::move(o.role), o.backlog);
+        send(std::move(o.reply), o.close);
     }
 
     beast::tcp_stream stream_;
@@ -707,7 +738,10 @@ Reply ApiServer::Impl::metrics(const Caller& c) {
         family("testbed_feed_unrouted_total", "counter", "Feed messages no plugin subscribed to.");
         o << "testbed_feed_unrouted_total{testbed=\"" << tbid << "\"} " << snap.value("unrouted", uint64_t{0}) << '\n';
         family("testbed_ingest_dropped_total", "counter", "Malformed feed messages dropped, by reason.");
-        for (const auto& [reason, n] : snap.value("ingest_dropped_by_reason", json::object()).items()) {
+        // Named, not iterated as a temporary: items() of the json value() returns would dangle
+        // (stack-use-after-scope under ASan on every staff /metrics, found by http_request).
+        const json dropped = snap.value("ingest_dropped_by_reason", json::object());
+        for (const auto& [reason, n] : dropped.items()) {
             o << "testbed_ingest_dropped_total{testbed=\"" << tbid << "\",reason=\"" << prom_escape(reason) << "\"} "
               << n.get<uint64_t>() << '\n';
         }
@@ -880,7 +914,7 @@ Result<Caller> ApiServer::Impl::authenticate(const http::request<http::string_bo
     return Error{"the token is not known to this host", "invalid_token"};
 }
 
-void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, const http::request<http::string_body>& req) {
+Outcome ApiServer::Impl::handle(const http::request<http::string_body>& req) {
     const std::string_view target(req.target().data(), req.target().size());
     const auto qpos = target.find('?');
     const std::string path(target.substr(0, qpos));
@@ -922,13 +956,13 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, const http::requ
                 allowed = http::verb::post;
             }
         } else if (!rest.empty()) {
-            return s->send(error_reply(http::status::bad_request, "bad_trial_id",
+            return answer(error_reply(http::status::bad_request, "bad_trial_id",
                                        "trial ids are positive integers, got '" + std::string(rest.substr(0, slash)) +
                                            "'"));
         }
     }
     if (route == R::kNone) {
-        return s->send(error_reply(http::status::not_found, "not_found",
+        return answer(error_reply(http::status::not_found, "not_found",
                                    "no such endpoint: " + path + " (see docs/api.md for the list)"));
     }
     if (method != allowed && !(allowed == http::verb::get && method == http::verb::head)) {
@@ -936,45 +970,45 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, const http::requ
                               std::string(req.method_string()) + " is not allowed on " + path + "; use " +
                                   std::string(http::to_string(allowed)));
         r.headers.emplace_back("Allow", std::string(http::to_string(allowed)));
-        return s->send(std::move(r));
+        return answer(std::move(r));
     }
-    if (route == R::kHealthz) return s->send(json_reply({{"status", "ok"}, {"testbed", host->testbed().id}}));
+    if (route == R::kHealthz) return answer(json_reply({{"status", "ok"}, {"testbed", host->testbed().id}}));
     if (route == R::kAsset) {
         Reply r{http::status::ok, std::string(asset->body), asset->content_type, {}};
         r.headers.emplace_back("Content-Security-Policy",
                                "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:");
-        return s->send(std::move(r));
+        return answer(std::move(r));
     }
 
     auto caller = authenticate(req, query);
     if (!caller) {
-        return s->send(error_reply(http::status::unauthorized, caller.error().reason, caller.error().message));
+        return answer(error_reply(http::status::unauthorized, caller.error().reason, caller.error().message));
     }
     const Caller& c = caller.value();
     switch (route) {
-        case R::kStatus: return s->send(status(c));
-        case R::kPlugins: return s->send(json_reply(plugin_list(c)));
+        case R::kStatus: return answer(status(c));
+        case R::kPlugins: return answer(json_reply(plugin_list(c)));
         case R::kTrials:
         case R::kTrial: {
             auto t = query_trials(c, route == R::kTrial ? std::optional<int64_t>(trial_id) : std::nullopt);
-            if (!t) return s->send(error_reply(http::status::internal_server_error, "failed", t.error().message));
-            if (route == R::kTrials) return s->send(json_reply(t.value()));
+            if (!t) return answer(error_reply(http::status::internal_server_error, "failed", t.error().message));
+            if (route == R::kTrials) return answer(json_reply(t.value()));
             // Another organisation's trial is reported exactly like a missing one.
             if (t.value().empty()) {
-                return s->send(error_reply(http::status::not_found, "not_found",
+                return answer(error_reply(http::status::not_found, "not_found",
                                            "trial " + std::to_string(trial_id) + " does not exist"));
             }
-            return s->send(json_reply(t.value()[0]));
+            return answer(json_reply(t.value()[0]));
         }
-        case R::kTrialAction: return s->send(trial_action(c, trial_id, verb, req.body()));
-        case R::kFeeds: return s->send(json_reply(feed_list(c)));
-        case R::kEvents: return s->send(events(c, query));
-        case R::kLatest: return s->send(latest(c, query));
-        case R::kZone: return s->send(zone());
-        case R::kMetrics: return s->send(metrics(c));
+        case R::kTrialAction: return answer(trial_action(c, trial_id, verb, req.body()));
+        case R::kFeeds: return answer(json_reply(feed_list(c)));
+        case R::kEvents: return answer(events(c, query));
+        case R::kLatest: return answer(latest(c, query));
+        case R::kZone: return answer(zone());
+        case R::kMetrics: return answer(metrics(c));
         case R::kStream: {
             if (streams >= opt.max_streams) {
-                return s->send(error_reply(http::status::service_unavailable, "too_many_streams",
+                return answer(error_reply(http::status::service_unavailable, "too_many_streams",
                                            "at most " + std::to_string(opt.max_streams) +
                                                " event streams may be open; retry later"),
                                true);
@@ -983,7 +1017,7 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, const http::requ
             if (auto it = query.find("since"); it != query.end()) {
                 auto n = parse_i64(it->second);
                 if (!n || *n < 0) {
-                    return s->send(error_reply(http::status::bad_request, "bad_parameter",
+                    return answer(error_reply(http::status::bad_request, "bad_parameter",
                                                "since must be an event id, got '" + it->second + "'"));
                 }
                 // Events up to the shared cursor come from here; later ones from the poller.
@@ -995,11 +1029,15 @@ void ApiServer::Impl::handle(const std::shared_ptr<Session>& s, const http::requ
                     }
                 }
             }
-            return s->start_stream(c.role, backlog);
+            Outcome o;
+            o.stream = true;
+            o.role = c.role;
+            o.backlog = std::move(backlog);
+            return o;
         }
         default: break;
     }
-    s->send(error_reply(http::status::not_found, "not_found", "no such endpoint: " + path));
+    return answer(error_reply(http::status::not_found, "not_found", "no such endpoint: " + path));
 }
 
 Status parse_api_address(const std::string& text, ApiOptions& out) {
@@ -1071,6 +1109,80 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiOptions options, const Ho
     });
     im.log->info("HTTP API listening on http://{}:{}/ (dashboard at /)", im.address, im.bound_port.load());
     return server;
+}
+
+ApiRequestHandler::ApiRequestHandler() : impl_(std::make_shared<ApiServer::Impl>()) {}
+ApiRequestHandler::~ApiRequestHandler() = default;
+
+Result<std::unique_ptr<ApiRequestHandler>> ApiRequestHandler::open(ApiOptions options, const Host& host,
+                                                                   TrialActions actions,
+                                                                   std::shared_ptr<const LastValues> last_values) {
+    std::unique_ptr<ApiRequestHandler> h(new ApiRequestHandler());
+    auto& im = *h->impl_;
+    im.opt = std::move(options);
+    im.host = &host;
+    im.actions = std::move(actions);
+    im.last_values = last_values ? std::move(last_values) : std::make_shared<LastValues>();
+    auto db = open_database(im.opt.db, false);
+    if (!db) return Error{"HTTP API: " + db.error().message, db.error().reason};
+    im.db = db.value();
+    return h;
+}
+
+std::vector<ApiRequestHandler::Response> ApiRequestHandler::exchange(std::string_view bytes) {
+    auto& im = *impl_;
+    std::vector<Response> out;
+    auto respond = [&out](Reply r, bool keep_alive) {
+        Response x;
+        x.status = static_cast<unsigned>(r.status);
+        x.content_type = r.content_type;
+        x.body = r.body;
+        std::ostringstream raw;
+        raw << make_response(std::move(r), keep_alive);
+        x.raw = raw.str();
+        out.push_back(std::move(x));
+    };
+    // Each round answers one request and consumes at least one byte, or ends the connection.
+    while (!bytes.empty()) {
+        http::request_parser<http::string_body> p;
+        p.body_limit(im.opt.max_body_bytes);
+        p.header_limit(static_cast<std::uint32_t>(im.opt.max_header_bytes));
+        p.eager(true);
+        beast::error_code ec;
+        std::size_t used = 0;
+        while (!p.is_done()) {
+            const std::size_t n = p.put(net::buffer(bytes.data() + used, bytes.size() - used), ec);
+            used += n;
+            if (ec == http::error::need_more || (!ec && n == 0)) {
+                ec = {};
+                if (n > 0 && used < bytes.size()) continue;
+                p.put_eof(ec);  // the client closed the connection here
+                if (!ec && !p.is_done()) ec = http::error::partial_message;
+            }
+            if (ec) break;
+        }
+        if (ec) {
+            if (auto r = read_error_reply(ec, im.opt)) respond(std::move(*r), false);
+            break;
+        }
+        bytes.remove_prefix(used);
+        const bool keep_alive = p.get().keep_alive();
+        Outcome o = im.handle(p.get());
+        if (o.stream) {
+            Response x;
+            x.status = 200;
+            x.content_type = "text/event-stream";
+            x.raw = std::string(kStreamHead);
+            for (const auto& ev : o.backlog) x.raw += sse_frame(ev);
+            x.stream = true;
+            out.push_back(std::move(x));
+            break;
+        }
+        const bool close = o.close || !keep_alive;
+        respond(std::move(o.reply), !close);
+        if (close) break;  // Session::send stops reading after a reply that closes the connection
+    }
+    return out;
 }
 
 void ApiServer::stop() {

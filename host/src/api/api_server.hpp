@@ -21,6 +21,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace tb::host {
 class Host;
@@ -61,6 +63,35 @@ class ApiServer {
    private:
     ApiServer();
     std::shared_ptr<Impl> impl_;
+};
+
+// One connection's request handling without the connection (tests/fuzz/fuzz_http_request.cpp):
+// bytes go through the same Beast request parser with the same limits, then the same router,
+// authentication and handlers as a request read from a socket, and come back as the response
+// bytes the server would write. No socket, thread or timer is involved.
+// Thread safety: one thread at a time per handler.
+class ApiRequestHandler {
+   public:
+    struct Response {
+        unsigned status = 0;
+        std::string content_type;
+        std::string body;
+        std::string raw;      // the serialised response (status line, headers, body)
+        bool stream = false;  // the event stream started (raw is its opening; events would follow)
+    };
+    // Like ApiServer::start, without listening.
+    static Result<std::unique_ptr<ApiRequestHandler>> open(ApiOptions options, const Host& host,
+                                                           TrialActions actions,
+                                                           std::shared_ptr<const LastValues> last_values);
+    ~ApiRequestHandler();
+    // `bytes` as a client sends them on one connection and then closes it: every complete request
+    // is answered in order, until an answer closes the connection, an event stream starts or the
+    // bytes run out (a request cut off by the close gets the reply the server would send).
+    std::vector<Response> exchange(std::string_view bytes);
+
+   private:
+    ApiRequestHandler();
+    std::shared_ptr<ApiServer::Impl> impl_;
 };
 
 }  // namespace tb::host::api

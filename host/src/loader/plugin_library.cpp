@@ -72,6 +72,26 @@ std::string sniff(const fs::path& file, bool& is_elf_shared) {
 
 std::string str_or_empty(const char* s) { return s ? std::string(s) : std::string(); }
 
+// Text from the plugin quoted in an error message before it was validated: printable ASCII as
+// is, every other byte as \xNN, at most 64 bytes. Load errors end up in events, the audit log and
+// API JSON, which need UTF-8 (found by the descriptor fuzz target: an id of 0xFF broke it).
+std::string shown(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size() && i < 64; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c < 0x7F) {
+            out += static_cast<char>(c);
+        } else {
+            static const char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xF];
+        }
+    }
+    if (s.size() > 64) out += "...";
+    return out;
+}
+
 bool valid_id(const std::string& id) {
     if (id.empty() || id.size() > 64 || !(id[0] >= 'a' && id[0] <= 'z')) return false;
     for (char c : id) {
@@ -168,7 +188,7 @@ nlohmann::json ManifestInfo::to_json() const {
 Status validate_manifest(const ManifestInfo& m, const std::string& where) {
     auto fail = [&](const std::string& what) { return Status(Error{where + ": " + what, "manifest"}); };
     if (!valid_id(m.id)) {
-        return fail("manifest id '" + m.id + "' is invalid (use lower-case letters, digits and '_', starting with a letter)");
+        return fail("manifest id '" + shown(m.id) + "' is invalid (use lower-case letters, digits and '_', starting with a letter)");
     }
     std::string missing;
     if (m.version.empty()) missing += " version";
@@ -221,6 +241,92 @@ Status validate_manifest(const ManifestInfo& m, const std::string& where) {
         if (k.type < TB_CONFIG_STRING || k.type > TB_CONFIG_BOOL) return fail("plugin '" + m.id + "' config key '" + k.name + "' has an invalid type");
     }
     return {};
+}
+
+Result<ManifestInfo> read_descriptor(const tb_plugin_desc* desc, const std::string& where) {
+    if (desc == nullptr) return Error{where + ": tb_plugin_entry returned TB_OK but no descriptor", "descriptor"};
+
+    // The first three fields exist in every ABI; read them before trusting anything else.
+    const std::string plugin_abi = abi_string(desc->abi_major, desc->abi_minor);
+    std::string id = "(id unknown: the descriptor holds no readable manifest)";
+    if (desc->struct_size >= offsetof(tb_plugin_desc, manifest) + sizeof(desc->manifest) && desc->manifest != nullptr &&
+        desc->manifest->struct_size >= offsetof(tb_manifest, id) + sizeof(desc->manifest->id) && desc->manifest->id) {
+        id = "'" + shown(desc->manifest->id) + "'";
+    }
+    const std::string who = where + ": plugin " + id + " (plugin ABI " + plugin_abi + ", host ABI " + kHostAbi + ")";
+    if (desc->abi_major > TB_ABI_MAJOR) {
+        return Error{who + " was built for a newer ABI major; this host cannot run it (use a host that serves ABI " +
+                         std::to_string(desc->abi_major) + ".x, or rebuild the plugin against SDK " +
+                         std::to_string(TB_ABI_MAJOR) + ".x)",
+                     "abi_major"};
+    }
+    if (desc->abi_major < TB_ABI_MAJOR) {
+        return Error{who + " was built for an older ABI major that this host no longer serves (rebuild it against SDK " +
+                         std::to_string(TB_ABI_MAJOR) + ".x)",
+                     "abi_major"};
+    }
+    if (desc->struct_size < PluginLibrary::min_desc_size()) {
+        return Error{who + ": descriptor struct_size " + std::to_string(desc->struct_size) + " is smaller than the ABI 1.0 minimum " +
+                         std::to_string(PluginLibrary::min_desc_size()) + " (corrupt or hand-made descriptor; build with the SDK headers)",
+                     "struct_size"};
+    }
+    std::string null_cbs;
+    if (desc->create == nullptr) null_cbs += " create";
+    if (desc->on_message == nullptr) null_cbs += " on_message";
+    if (desc->destroy == nullptr) null_cbs += " destroy";
+    if (!null_cbs.empty()) return Error{who + ": required callback(s) are null:" + null_cbs, "callbacks"};
+    if (desc->manifest == nullptr) return Error{who + ": descriptor has no manifest", "manifest"};
+    const tb_manifest& m = *desc->manifest;
+    if (m.struct_size < PluginLibrary::min_manifest_size()) {
+        return Error{who + ": manifest struct_size " + std::to_string(m.struct_size) + " is smaller than the ABI 1.0 minimum " +
+                         std::to_string(PluginLibrary::min_manifest_size()),
+                     "struct_size"};
+    }
+    ManifestInfo mi;
+    mi.id = str_or_empty(m.id);
+    mi.version = str_or_empty(m.version);
+    mi.organisation = str_or_empty(m.organisation);
+    mi.contact = str_or_empty(m.contact);
+    mi.description = str_or_empty(m.description);
+    mi.sdk_version = str_or_empty(m.sdk_version);
+    mi.abi_major = desc->abi_major;
+    mi.abi_minor = desc->abi_minor;
+    mi.tick_interval_ms = m.tick_interval_ms;
+    constexpr int kMaxItems = 1024;  // guards against a missing NULL terminator
+    // The bound is checked before the element is read, so an array of kMaxItems entries without
+    // a terminator is not read past its end.
+    for (int i = 0; m.reads && i < kMaxItems && m.reads[i]; ++i) mi.reads.emplace_back(m.reads[i]);
+    for (int i = 0; m.publishes && i < kMaxItems && m.publishes[i]; ++i) mi.publishes.emplace_back(m.publishes[i]);
+    for (int i = 0; m.metrics && i < kMaxItems && m.metrics[i]; ++i) {
+        const tb_metric_desc* d = m.metrics[i];
+        if (d->struct_size < offsetof(tb_metric_desc, description) + sizeof(d->description)) {
+            return Error{who + ": metric #" + std::to_string(i) + " has struct_size " + std::to_string(d->struct_size) + ", too small", "struct_size"};
+        }
+        // Range-check the raw int32 before converting: an out-of-range value in a C enum is
+        // undefined behaviour in C++ (found by the manifest fuzz target under UBSan).
+        if (d->better < TB_BETTER_HIGHER || d->better > TB_BETTER_NEITHER) {
+            return Error{who + ": metric '" + shown(str_or_empty(d->name)) + "' has an invalid 'better' value " +
+                             std::to_string(d->better) + " (use tb::Better / TB_BETTER_*)",
+                         "manifest"};
+        }
+        mi.metrics.push_back({str_or_empty(d->name), str_or_empty(d->unit), static_cast<tb_better>(d->better), str_or_empty(d->description)});
+    }
+    for (int i = 0; m.config_keys && i < kMaxItems && m.config_keys[i]; ++i) {
+        const tb_config_key* k = m.config_keys[i];
+        if (k->struct_size < offsetof(tb_config_key, description) + sizeof(k->description)) {
+            return Error{who + ": config key #" + std::to_string(i) + " has struct_size " + std::to_string(k->struct_size) + ", too small", "struct_size"};
+        }
+        if (k->type < TB_CONFIG_STRING || k->type > TB_CONFIG_BOOL) {
+            return Error{who + ": config key '" + shown(str_or_empty(k->name)) + "' has an invalid type " + std::to_string(k->type) +
+                             " (use tb::ConfigType / TB_CONFIG_*)",
+                         "manifest"};
+        }
+        ConfigKeyInfo c{str_or_empty(k->name), static_cast<tb_config_type>(k->type), std::nullopt, str_or_empty(k->description)};
+        if (k->default_value) c.default_value = k->default_value;
+        mi.config_keys.push_back(std::move(c));
+    }
+    if (auto s = validate_manifest(mi, who); !s) return s.error();
+    return mi;
 }
 
 Result<std::shared_ptr<PluginLibrary>> PluginLibrary::load(const fs::path& file) {
@@ -279,88 +385,9 @@ Result<std::shared_ptr<PluginLibrary>> PluginLibrary::load(const fs::path& file)
                          std::to_string(rc) + ")",
                      "entry_refused"};
     }
-    if (desc == nullptr) return Error{where + ": tb_plugin_entry returned TB_OK but no descriptor", "descriptor"};
-
-    // The first three fields exist in every ABI; read them before trusting anything else.
-    const std::string plugin_abi = abi_string(desc->abi_major, desc->abi_minor);
-    std::string id = "(id unknown: the descriptor holds no readable manifest)";
-    if (desc->struct_size >= offsetof(tb_plugin_desc, manifest) + sizeof(desc->manifest) && desc->manifest != nullptr &&
-        desc->manifest->struct_size >= offsetof(tb_manifest, id) + sizeof(desc->manifest->id) && desc->manifest->id) {
-        id = "'" + std::string(desc->manifest->id) + "'";
-    }
-    const std::string who = where + ": plugin " + id + " (plugin ABI " + plugin_abi + ", host ABI " + kHostAbi + ")";
-    if (desc->abi_major > TB_ABI_MAJOR) {
-        return Error{who + " was built for a newer ABI major; this host cannot run it (use a host that serves ABI " +
-                         std::to_string(desc->abi_major) + ".x, or rebuild the plugin against SDK " +
-                         std::to_string(TB_ABI_MAJOR) + ".x)",
-                     "abi_major"};
-    }
-    if (desc->abi_major < TB_ABI_MAJOR) {
-        return Error{who + " was built for an older ABI major that this host no longer serves (rebuild it against SDK " +
-                         std::to_string(TB_ABI_MAJOR) + ".x)",
-                     "abi_major"};
-    }
-    if (desc->struct_size < min_desc_size()) {
-        return Error{who + ": descriptor struct_size " + std::to_string(desc->struct_size) + " is smaller than the ABI 1.0 minimum " +
-                         std::to_string(min_desc_size()) + " (corrupt or hand-made descriptor; build with the SDK headers)",
-                     "struct_size"};
-    }
-    std::string null_cbs;
-    if (desc->create == nullptr) null_cbs += " create";
-    if (desc->on_message == nullptr) null_cbs += " on_message";
-    if (desc->destroy == nullptr) null_cbs += " destroy";
-    if (!null_cbs.empty()) return Error{who + ": required callback(s) are null:" + null_cbs, "callbacks"};
-    if (desc->manifest == nullptr) return Error{who + ": descriptor has no manifest", "manifest"};
-    const tb_manifest& m = *desc->manifest;
-    if (m.struct_size < min_manifest_size()) {
-        return Error{who + ": manifest struct_size " + std::to_string(m.struct_size) + " is smaller than the ABI 1.0 minimum " +
-                         std::to_string(min_manifest_size()),
-                     "struct_size"};
-    }
-    ManifestInfo& mi = lib->manifest_;
-    mi.id = str_or_empty(m.id);
-    mi.version = str_or_empty(m.version);
-    mi.organisation = str_or_empty(m.organisation);
-    mi.contact = str_or_empty(m.contact);
-    mi.description = str_or_empty(m.description);
-    mi.sdk_version = str_or_empty(m.sdk_version);
-    mi.abi_major = desc->abi_major;
-    mi.abi_minor = desc->abi_minor;
-    mi.tick_interval_ms = m.tick_interval_ms;
-    constexpr int kMaxItems = 1024;  // guards against a missing NULL terminator
-    // The bound is checked before the element is read, so an array of kMaxItems entries without
-    // a terminator is not read past its end.
-    for (int i = 0; m.reads && i < kMaxItems && m.reads[i]; ++i) mi.reads.emplace_back(m.reads[i]);
-    for (int i = 0; m.publishes && i < kMaxItems && m.publishes[i]; ++i) mi.publishes.emplace_back(m.publishes[i]);
-    for (int i = 0; m.metrics && i < kMaxItems && m.metrics[i]; ++i) {
-        const tb_metric_desc* d = m.metrics[i];
-        if (d->struct_size < offsetof(tb_metric_desc, description) + sizeof(d->description)) {
-            return Error{who + ": metric #" + std::to_string(i) + " has struct_size " + std::to_string(d->struct_size) + ", too small", "struct_size"};
-        }
-        // Range-check the raw int32 before converting: an out-of-range value in a C enum is
-        // undefined behaviour in C++ (found by the manifest fuzz target under UBSan).
-        if (d->better < TB_BETTER_HIGHER || d->better > TB_BETTER_NEITHER) {
-            return Error{who + ": metric '" + str_or_empty(d->name) + "' has an invalid 'better' value " +
-                             std::to_string(d->better) + " (use tb::Better / TB_BETTER_*)",
-                         "manifest"};
-        }
-        mi.metrics.push_back({str_or_empty(d->name), str_or_empty(d->unit), static_cast<tb_better>(d->better), str_or_empty(d->description)});
-    }
-    for (int i = 0; m.config_keys && i < kMaxItems && m.config_keys[i]; ++i) {
-        const tb_config_key* k = m.config_keys[i];
-        if (k->struct_size < offsetof(tb_config_key, description) + sizeof(k->description)) {
-            return Error{who + ": config key #" + std::to_string(i) + " has struct_size " + std::to_string(k->struct_size) + ", too small", "struct_size"};
-        }
-        if (k->type < TB_CONFIG_STRING || k->type > TB_CONFIG_BOOL) {
-            return Error{who + ": config key '" + str_or_empty(k->name) + "' has an invalid type " + std::to_string(k->type) +
-                             " (use tb::ConfigType / TB_CONFIG_*)",
-                         "manifest"};
-        }
-        ConfigKeyInfo c{str_or_empty(k->name), static_cast<tb_config_type>(k->type), std::nullopt, str_or_empty(k->description)};
-        if (k->default_value) c.default_value = k->default_value;
-        mi.config_keys.push_back(std::move(c));
-    }
-    if (auto s = validate_manifest(mi, who); !s) return s.error();
+    auto mi = read_descriptor(desc, where);
+    if (!mi) return mi.error();
+    lib->manifest_ = std::move(mi.value());
     lib->desc_ = desc;
     return lib;
 }

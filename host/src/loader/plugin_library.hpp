@@ -80,6 +80,12 @@ class PluginLibrary {
     ManifestInfo manifest_;
 };
 
+// Read and check a descriptor as tb_plugin_entry returned it (the part of load() after the
+// library is open): ABI major, struct sizes, required callbacks, then the manifest copied into
+// host memory and validated. `where` (the file) starts every message. Separate from load() so
+// the descriptor fuzz target can feed it hand-made descriptors without a .so.
+Result<ManifestInfo> read_descriptor(const tb_plugin_desc* desc, const std::string& where);
+
 // Check a manifest's fields (ids, units, duplicates). `where` prefixes each message.
 Status validate_manifest(const ManifestInfo& m, const std::string& where);
 
