@@ -5,7 +5,7 @@
 // nlohmann::json::accept spent most of its time building token strings and converting every
 // number with strtod, which a yes/no answer does not need. This is a single-pass scanner that
 // accepts exactly the language nlohmann::json::accept (3.11, comments off) accepts — RFC 8259
-// JSON, an optional UTF-8 BOM at the very start, strict UTF-8 in strings (no overlongs, no
+// JSON, an optional UTF-8 BOM at the very start, a NUL byte read as the end of the input, strict UTF-8 in strings (no overlongs, no
 // surrogates, nothing above U+10FFFF), \u escapes with paired surrogates, and numbers whose value
 // is finite as a double (nlohmann rejects 1e400 as "number overflow"). It only calls strtod for
 // the rare number that could overflow. tests/host/wire/json_check_test.cpp compares both on
@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,14 @@ namespace {
 
 class Scanner {
    public:
+    // nlohmann's lexer reads a NUL byte as the end of the input wherever a token may start (in
+    // a string or a literal it is an error either way), so "[1]\0junk" is accepted: scanning up
+    // to the first NUL gives the same answers in every case.
     explicit Scanner(std::string_view s)
-        : p_(reinterpret_cast<const unsigned char*>(s.data())), end_(p_ + s.size()) {}
+        : p_(reinterpret_cast<const unsigned char*>(s.data())), end_(p_ + s.size()) {
+        if (const void* nul = std::memchr(p_, 0, s.size()))
+            end_ = static_cast<const unsigned char*>(nul);
+    }
 
     bool document() {
         if (end_ - p_ >= 1 && p_[0] == 0xEF) {

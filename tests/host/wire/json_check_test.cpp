@@ -103,7 +103,13 @@ TEST(JsonCheck, EdgeCasesMatchNlohmann) {
         {"\xef\xbb\xbf", false},
         {"\xef\xbb[1]", false},
         {" \xef\xbb\xbf[1]", false},  // BOM only at the very start
-        {std::string("[1]\0", 4), false},
+        // nlohmann reads NUL as the end of the input where a token may start; in a string or a
+        // literal it is an error.
+        {std::string("[1]\0junk", 8), true},
+        {std::string("[1,\0 2]", 7), false},
+        {std::string("\0[1]", 4), false},
+        {std::string("12\0 3", 5), true},
+        {std::string("tr\0ue", 5), false},
         {std::string("\"a\0b\"", 5), false},
         {"/* c */ 1", false},  // comments are off
     };
@@ -137,7 +143,8 @@ TEST(JsonCheck, MutatedPayloadsMatchNlohmann) {
         "[\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\"\\ud83d\\ude00\",0.1E+10,-0]",
         "\xef\xbb\xbf {\"x\" : [ 1 , { } , [ ] ] }",
     };
-    const std::string alphabet = "{}[],:\"\\/ .-+eE0123456789tfnulrsabu\t\n\r\x01\x7f\x80\xbf\xc3\xed\xef\xf0\xf4\xff";
+    const std::string alphabet = std::string("{}[],:\"\\/ .-+eE0123456789tfnulrsabu\t\n\r\x01") +
+                                 std::string(1, '\0') + "\x7f\x80\xbf\xc3\xed\xef\xf0\xf4\xff";
     std::mt19937 rng(20261128);
     uint64_t accepted = 0, refused = 0;
     for (int round = 0; round < 200'000; ++round) {
