@@ -157,6 +157,20 @@ class ProcessInstance final : public PluginInstance {
         }
     }
 
+    // After set_suspended(true) the I/O thread sends nothing more, but up to `window` messages
+    // may already be on their way to the runner and will still reach the plugin: the suspension
+    // is only complete (the plugin receives nothing more) once their replies are in. Found by the
+    // emergency-stop benchmark (docs/performance.md): at 10,000 readings/s a whole window was
+    // delivered after the host had acknowledged the suspension.
+    bool wait_idle(std::chrono::milliseconds timeout) override {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (in_flight_n_.load(std::memory_order_acquire) > 0) {
+            if (std::chrono::steady_clock::now() >= deadline) return false;
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        return true;
+    }
+
     void stop(std::chrono::milliseconds drain_timeout) override {
         if (!io_.joinable()) return;
         drain_until_ns_.store(mono_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(drain_timeout).count());
@@ -301,6 +315,7 @@ class ProcessInstance final : public PluginInstance {
         for (const auto& f : in_flight_) lost += f.tick ? 0 : 1;
         context().counters().dropped_not_running.fetch_add(lost, std::memory_order_relaxed);
         in_flight_.clear();
+        in_flight_n_.store(0, std::memory_order_release);
         tick_in_flight_ = false;
     }
 
@@ -544,6 +559,7 @@ class ProcessInstance final : public PluginInstance {
                                      true)) {
                     if (in_flight_.empty()) head_started_ns_ = now;
                     in_flight_.push_back({seq, true, now});
+                    in_flight_n_.store(in_flight_.size(), std::memory_order_release);
                     tick_in_flight_ = true;
                     c.ticks.fetch_add(1, std::memory_order_relaxed);
                 }
@@ -578,6 +594,7 @@ class ProcessInstance final : public PluginInstance {
             }
             if (in_flight_.empty()) head_started_ns_ = mono_ns();
             in_flight_.push_back({seq, false, m->receive_mono_ns});
+            in_flight_n_.store(in_flight_.size(), std::memory_order_release);
         }
     }
 
@@ -608,6 +625,7 @@ class ProcessInstance final : public PluginInstance {
             }
             const InFlight done = in_flight_.front();
             in_flight_.pop_front();
+            in_flight_n_.store(in_flight_.size(), std::memory_order_release);
             const int64_t now = mono_ns();
             head_started_ns_ = now;
             callback_ns_.record(*took);
@@ -758,6 +776,8 @@ class ProcessInstance final : public PluginInstance {
     std::atomic<int> restarts_{0};
     std::atomic<uint64_t> incidents_{0};
     std::atomic<int> runner_pid_{0};
+    // in_flight_.size() for other threads (wait_idle); written by the I/O thread after each change.
+    std::atomic<std::size_t> in_flight_n_{0};
 
     mutable std::mutex mu_;
     std::deque<FeedMessagePtr> inbox_;  // guarded by mu_
