@@ -105,7 +105,8 @@ StopResult run_stop(const Context& c, const std::string& endpoint, double rate, 
         return run_program(cli, args, log, cli_limit);
     };
     const auto now_s = static_cast<int64_t>(std::time(nullptr));
-    if (cli_run({"trial", "propose", "--plugin", (c.paths.bench_plugins / "bench_sink_all.so").string(),
+    const fs::path plugin = c.paths.bench_plugins / "bench_sink_all.so";
+    if (cli_run({"trial", "propose", "--plugin", plugin.string(),
                  "--org", "Benchmark", "--testbed", "bench-gov", "--reads", "sensor/", "--from",
                  std::to_string(now_s - 3600), "--until", std::to_string(now_s + 3600),
                  "--purpose", "emergency-stop benchmark", "--trust", trust, "--config",
@@ -173,8 +174,9 @@ StopResult run_stop(const Context& c, const std::string& endpoint, double rate, 
         cy.resume_us = wall_us();
         if (cli_run({"trial", "resume", id, "--by", "Bench Staff", "--reason", "all clear"}) != 0)
             return finish(fail(out, "testbed trial resume failed: " + read_file(log)));
-        const std::string after = "SELECT count(*) FROM v_metrics WHERE metric = 'seen' AND t_us > " +
-                                  std::to_string(cy.resume_us);
+        const std::string after =
+            "SELECT count(*) FROM v_metrics WHERE metric = 'seen' AND t_us > " +
+            std::to_string(cy.resume_us);
         if (!wait_value(db, after, 1, std::chrono::seconds(10)))
             return finish(fail(out, "delivery did not resume after cycle " + std::to_string(k)));
         done.push_back(cy);

@@ -4,12 +4,13 @@
 // The feed receiver runs this on every JSON payload, so it is on the hot path of every workload:
 // nlohmann::json::accept spent most of its time building token strings and converting every
 // number with strtod, which a yes/no answer does not need. This is a single-pass scanner that
-// accepts exactly the language nlohmann::json::accept (3.11, comments off) accepts — RFC 8259
-// JSON, an optional UTF-8 BOM at the very start, a NUL byte read as the end of the input, strict UTF-8 in strings (no overlongs, no
-// surrogates, nothing above U+10FFFF), \u escapes with paired surrogates, and numbers whose value
-// is finite as a double (nlohmann rejects 1e400 as "number overflow"). It only calls strtod for
-// the rare number that could overflow. tests/host/wire/json_check_test.cpp compares both on
-// hand-written edge cases and on bounded random mutations; tests/fuzz/fuzz_wire.cpp does the same.
+// accepts exactly the language nlohmann::json::accept (3.11, comments off) accepts: RFC 8259
+// JSON, an optional UTF-8 BOM at the very start, a NUL byte read as the end of the input,
+// strict UTF-8 in strings (no overlongs, no surrogates, nothing above U+10FFFF), \u escapes
+// with paired surrogates, and numbers whose value is finite as a double (nlohmann rejects 1e400
+// as "number overflow"). It only calls strtod for the rare number that could overflow.
+// tests/host/wire/json_check_test.cpp compares both on hand-written edge cases and on bounded
+// random mutations; tests/fuzz/fuzz_wire.cpp does the same.
 // Thread safety: stateless; no allocation unless nesting is deeper than 256.
 #include "wire/wire.hpp"
 

@@ -24,7 +24,9 @@ struct Case {
 
 TEST(JsonCheck, EdgeCasesMatchNlohmann) {
     const std::vector<Case> cases = {
-        {R"([{"bn":"urn:dev:enschede:gw:GW-0001:","n":"level","u":"m","v":-1.234,"t":1764300000.001}])", true},
+        {R"([{"bn":"urn:dev:enschede:gw:GW-0001:","n":"level","u":"m","v":-1.234,)"
+         R"("t":1764300000.001}])",
+         true},
         {"", false},
         {" ", false},
         {"0", true},
@@ -138,7 +140,8 @@ TEST(JsonCheck, DeepNestingNeedsNoRecursion) {
 // JSON's own alphabet, so that many mutants stay near the boundary between valid and invalid.
 TEST(JsonCheck, MutatedPayloadsMatchNlohmann) {
     const std::vector<std::string> seeds = {
-        R"([{"bn":"urn:dev:enschede:gw:GW-0042:","n":"level","u":"m","v":-0.512,"t":1764300000.042}])",
+        R"([{"bn":"urn:dev:enschede:gw:GW-0042:","n":"level","u":"m","v":-0.512,)"
+        R"("t":1764300000.042}])",
         R"({"a":[1,2.5,-3e2,true,false,null],"b":{"c":"d\u00e9\n","e":[]},"f":{}})",
         "[\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\"\\ud83d\\ude00\",0.1E+10,-0]",
         "\xef\xbb\xbf {\"x\" : [ 1 , { } , [ ] ] }",
