@@ -7,6 +7,8 @@
 //   idle: the API is up, nobody calls it;
 //   load: 20 clients poll GET /api/v1/plugins every 100 ms and two event streams are open.
 // Usage: api_load_bench [messages per burst (default 300000)] [rounds (default 3)]
+// The last line, "api_load_bench: result idle=... loaded=... polls=... poll_errors=...
+// stream_events=... complete=0|1", is read by `tb-bench suite` (bench/api_rows.cpp).
 #include "api/api_server.hpp"
 #include "api/http_client.hpp"
 #include "api/tokens.hpp"
@@ -68,7 +70,9 @@ struct Load {
     }
 };
 
-double burst(host::Host& h, tools::FeedPublisher& pub, uint64_t n, uint64_t& seq_base) {
+// Publishes n readings and waits until the host routed them all; `complete` is cleared when the
+// wait ran out first.
+double burst(host::Host& h, tools::FeedPublisher& pub, uint64_t n, uint64_t& seq_base, bool& complete) {
     const uint64_t before = h.snapshot().value("routed", uint64_t{0});
     const auto t0 = std::chrono::steady_clock::now();
     char payload[200];
@@ -83,10 +87,12 @@ double burst(host::Host& h, tools::FeedPublisher& pub, uint64_t n, uint64_t& seq
     }
     seq_base += n;
     // Bounded wait for the whole burst (a minute is far beyond any plausible run).
-    for (int i = 0; i < 60'000; ++i) {
-        if (h.snapshot().value("routed", uint64_t{0}) - before >= n) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    bool all = false;
+    for (int i = 0; i < 60'000 && !all; ++i) {
+        all = h.snapshot().value("routed", uint64_t{0}) - before >= n;
+        if (!all) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+    complete = complete && all;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return static_cast<double>(n) / s;
 }
@@ -101,6 +107,11 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
     const uint64_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 300'000;
     const int rounds = argc > 2 ? std::atoi(argv[2]) : 3;
+    if (n == 0 || rounds < 1) {
+        std::fprintf(stderr, "api_load_bench: messages and rounds must be positive numbers "
+                             "(usage: api_load_bench [messages per burst] [rounds])\n");
+        return 2;
+    }
     host::set_log_level("warn");
     char tmpl[] = "/tmp/api_load_bench.XXXXXX";
     const fs::path dir = mkdtemp(tmpl);
@@ -158,14 +169,15 @@ int main(int argc, char** argv) {
         return 1;
     }
     uint64_t seq = 0;
-    burst(h, **pub, n / 10, seq);  // warm-up
+    bool complete = true;
+    burst(h, **pub, n / 10, seq, complete);  // warm-up
     std::vector<double> idle, loaded;
     Load load;
     for (int r = 0; r < rounds; ++r) {
-        idle.push_back(burst(h, **pub, n, seq));
+        idle.push_back(burst(h, **pub, n, seq, complete));
         load.start(base, token);
         std::this_thread::sleep_for(std::chrono::milliseconds(500));  // clients connected and polling
-        loaded.push_back(burst(h, **pub, n, seq));
+        loaded.push_back(burst(h, **pub, n, seq, complete));
         load.finish();
         std::printf("round %d: idle %.0f msg/s, with API load %.0f msg/s\n", r + 1, idle.back(), loaded.back());
     }
@@ -178,6 +190,12 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(load.polls.load()),
                 static_cast<unsigned long long>(load.poll_errors.load()),
                 static_cast<unsigned long long>(load.stream_events.load()));
+    std::printf("api_load_bench: result idle=%.1f loaded=%.1f polls=%llu poll_errors=%llu stream_events=%llu "
+                "complete=%d\n",
+                mi, ml, static_cast<unsigned long long>(load.polls.load()),
+                static_cast<unsigned long long>(load.poll_errors.load()),
+                static_cast<unsigned long long>(load.stream_events.load()), complete ? 1 : 0);
+    std::fflush(stdout);
     api.value()->stop();
     h.stop();
     fs::remove_all(dir, ec);

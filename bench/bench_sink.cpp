@@ -6,7 +6,9 @@
 //   expect = N            when the N-th message arrives, record metric "done_us" (wall clock, µs)
 //                         and, with latency = true, the publish->callback latency percentiles;
 //   latency = true        keep publish->callback latency (now - header source time) per message;
-//   rows_per_message = K  record K metric rows per message (the store workload, W4).
+//   rows_per_message = K  record K metric rows per message (the store workload, W4);
+//   record_each = true    record metric "seen" per message, stamped with the wall-clock time of
+//                         the callback (the emergency-stop benchmark finds the last delivery).
 // Thread safety: the host calls one instance on its own strand; no shared state.
 #include <testbed/plugin.hpp>
 
@@ -47,25 +49,32 @@ class BenchSink final : public tb::Plugin {
             .metric("lat_p999_us", "us", tb::Better::lower,
                     "Publish->callback latency, 99.9th percentile")
             .metric("row", "1", tb::Better::neither, "A row written for the store workload")
+            .metric("seen", "1", tb::Better::neither,
+                    "Sequence number of a delivery, stamped with the callback's wall clock")
             .config("expect", tb::ConfigType::integer, "0",
                     "Record done_us when this many messages arrived")
             .config("latency", tb::ConfigType::boolean, "false",
                     "Measure publish->callback latency")
             .config("rows_per_message", tb::ConfigType::integer, "0",
-                    "Metric rows to record per message");
+                    "Metric rows to record per message")
+            .config("record_each", tb::ConfigType::boolean, "false",
+                    "Record each delivery with the callback's wall-clock time");
     }
 
     explicit BenchSink(tb::Host& host)
         : tb::Plugin(host),
           expect_(host.config_int("expect", 0)),
           latency_(host.config_bool("latency", false)),
-          rows_(host.config_int("rows_per_message", 0)) {
+          rows_(host.config_int("rows_per_message", 0)),
+          record_each_(host.config_bool("record_each", false)) {
         if (latency_ && expect_ > 0) lat_us_.reserve(static_cast<std::size_t>(expect_));
     }
 
     void on_message(const tb::Message& msg) override {
         if (latency_) lat_us_.push_back(wall_us() - msg.source_time_us);
         ++count_;
+        if (record_each_)
+            host().record_metric("seen", static_cast<double>(msg.sequence), {}, wall_us());
         for (int64_t k = 0; k < rows_; ++k)
             host().record_metric("row", static_cast<double>(count_), {}, msg.source_time_us);
         if (count_ == expect_) {
@@ -90,6 +99,7 @@ class BenchSink final : public tb::Plugin {
     int64_t expect_;
     bool latency_;
     int64_t rows_;
+    bool record_each_;
     int64_t count_ = 0;
     std::vector<int64_t> lat_us_;
 };

@@ -4,6 +4,7 @@
 // Every figure is printed next to a raw limit measured in the same run on the same transport, as
 // a ratio, because on a shared machine absolute figures drift from run to run.
 // Thread safety: single-threaded driver; the measurements start and join their own threads.
+#include "extras.hpp"
 #include "isolation_bench.hpp"
 #include "raw.hpp"
 #include "workloads.hpp"
@@ -184,6 +185,31 @@ int suite(const std::string& mode, const std::string& json_file, const std::set<
             add({"W3 latency", "p99.9" + at, "us", r.p999_us, rl.p999_us, false, r.verified, ""});
         }
     }
+    if (want("STOP")) {
+        // Emergency stop (issue #5): isolated is a trial's default, in-process the trusted path.
+        const auto x = extra_sizes(mode);
+        for (const std::string trust : {"isolated", "in-process"}) {
+            progress("emergency stop, " + trust + " trial plugin, " +
+                     std::to_string(x.stop_cycles) + " suspend/resume cycle(s)");
+            const auto r = run_stop(c, endpoint("ipc", "stop-" + trust), x.stop_rate,
+                                    x.stop_cycles, trust);
+            const std::string at = " at " + std::to_string(static_cast<int>(x.stop_rate)) +
+                                   "/s, " + trust + ", worst of " +
+                                   std::to_string(x.stop_cycles);
+            add({"emergency stop", "suspend -> last delivery" + at, "ms", r.cmd_to_last_ms, 100,
+                 true, r.verified, r.detail});
+            add({"emergency stop", "suspend -> host applied" + at, "ms", r.cmd_to_applied_ms, 100,
+                 true, r.verified, ""});
+        }
+    }
+    if (want("API")) {
+        const auto x = extra_sizes(mode);
+        progress("API load impact (" + std::to_string(x.api_messages) + " messages x " +
+                 std::to_string(x.api_rounds) + " round(s), idle vs loaded)");
+        const auto r = run_api_load(c, x.api_messages, x.api_rounds);
+        add({"API load", "feed msgs/s, 20 pollers + 2 streams vs API idle", "/s", r.loaded_per_s,
+             r.idle_per_s, false, r.verified, r.detail});
+    }
     if (want("W4")) {
         progress("W4 store through the plugin API (" + std::to_string(z.w4_rows) + " rows)");
         const auto r = run_w4(c, endpoint("ipc", "w4"), z.w4_rows, 10);
@@ -256,7 +282,7 @@ int main(int argc, char** argv) {
                 "Smallest counts: checks that everything runs and counts add up (ctest)");
     s->add_option("--json", json_file, "Also write the results as JSON to this file");
     s->add_option("--only", only_s,
-                  "Comma-separated workloads to run, e.g. W1,W3 (raw limits always run)");
+                  "Comma-separated workloads to run, e.g. W1,W3,STOP,API (raw limits always run)");
     s->add_option("--transports", transports_s, "Comma-separated: ipc, tcp")->capture_default_str();
     s->add_flag("--verbose", verbose, "Print each figure as it is measured");
     auto* a = app.add_subcommand(
@@ -290,8 +316,13 @@ int main(int argc, char** argv) {
     }
     std::set<std::string> only;
     for (const auto& w : split(only_s)) {
+        if (w == "STOP" || w == "API") {  // emergency stop (issue #5), API load (issue #8)
+            only.insert(w);
+            continue;
+        }
         if (w.size() != 2 || w[0] != 'W' || w[1] < '1' || w[1] > '6') {
-            std::cerr << "tb-bench: --only: '" << w << "' is not one of W1, W2, W3, W4, W5, W6\n";
+            std::cerr << "tb-bench: --only: '" << w
+                      << "' is not one of W1, W2, W3, W4, W5, W6, STOP, API\n";
             return 2;
         }
         only.insert(w);

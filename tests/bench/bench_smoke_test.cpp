@@ -25,7 +25,7 @@ TEST(BenchSmoke, TinySuiteRunsEveryWorkloadWithVerifiedCounts) {
     const auto json_file = dir / "bench.json";
     const auto r =
         tb::test::run(bin_dir() / "tb-bench", {"suite", "--tiny", "--json", json_file.string()},
-                      std::chrono::seconds(120));
+                      std::chrono::seconds(180));
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     const auto j = nlohmann::json::parse(tb::test::read_file(json_file));
     std::set<std::string> workloads;
@@ -34,7 +34,8 @@ TEST(BenchSmoke, TinySuiteRunsEveryWorkloadWithVerifiedCounts) {
         workloads.insert(row["workload"].get<std::string>());
     }
     for (const char* w :
-         {"raw", "W1 groundwater", "W2 dispatch", "W3 latency", "W4 store", "W5 scale", "W6 isolation"}) {
+         {"raw", "W1 groundwater", "W2 dispatch", "W3 latency", "W4 store", "W5 scale", "W6 isolation",
+          "emergency stop", "API load"}) {
         EXPECT_EQ(workloads.count(w), 1u) << "missing " << w << " in\n" << r.out;
     }
     // One table with the columns.

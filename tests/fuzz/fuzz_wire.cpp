@@ -2,7 +2,8 @@
 // bus/feed_receiver.cpp in their order). Input layout: u8 frame count (mod 5), then each frame as
 // u16 length + bytes, the last frame taking the rest. Invariants: an accepted topic really is
 // 1..255 printable bytes; an accepted header re-encodes to the same bytes (reserved zeroed); a
-// refused one names a real reason; a payload valid_json() accepts also parses.
+// refused one names a real reason; valid_json() (wire/json_check.cpp, a scanner of its own) accepts
+// exactly what nlohmann::json::accept accepts, and what it accepts also parses.
 #include "fuzz_target.hpp"
 
 #include "wire/wire.hpp"
@@ -40,6 +41,9 @@ TB_FUZZ_TARGET(wire) {
     }
 
     const std::string& payload = frames[2];
+    if (payload.size() <= w::kMaxPayloadSize) {
+        TB_FUZZ_CHECK(w::valid_json(payload) == nlohmann::json::accept(payload));
+    }
     if (payload.size() <= w::kMaxPayloadSize && w::valid_json(payload)) {
         const auto j = nlohmann::json::parse(payload, nullptr, false);
         TB_FUZZ_CHECK(!j.is_discarded());

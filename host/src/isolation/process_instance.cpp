@@ -163,13 +163,15 @@ class ProcessInstance final : public PluginInstance {
         }
     }
 
-    // After set_suspended(true) nothing new is sent to the runner; this waits for what it already
-    // has (the window in flight) to be answered, so "applied" means no callback is running.
+    // After set_suspended(true) the I/O thread sends nothing more, but up to a window of messages
+    // may already be on their way to the runner and will still reach the plugin: the suspension
+    // is only complete (the plugin receives nothing more) once their replies are in. (The
+    // emergency-stop benchmark saw a whole window delivered after the acknowledgement before.)
     bool wait_idle(std::chrono::milliseconds timeout) override {
         const int64_t until = mono_ns() + ns(timeout);
         while (in_flight_count_.load() > 0) {
             if (mono_ns() >= until) return false;
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
         return true;
     }

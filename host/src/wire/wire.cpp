@@ -1,7 +1,5 @@
 #include "wire/wire.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <cstring>
 
 namespace tb::wire {
@@ -95,10 +93,6 @@ bool valid_topic(std::string_view topic) {
         if (u < 0x21 || u == 0x7F) return false;  // no spaces or control characters
     }
     return true;
-}
-
-bool valid_json(std::string_view payload) {
-    return nlohmann::json::accept(payload.begin(), payload.end());
 }
 
 }  // namespace tb::wire

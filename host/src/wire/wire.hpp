@@ -60,7 +60,8 @@ bool decode_header(std::string_view frame, Header& out, DropReason& why);
 // Topic check used for both incoming feeds and plugin publications.
 bool valid_topic(std::string_view topic);
 
-// True when `payload` is well-formed JSON (used for content types senml_json and json).
+// True when `payload` is well-formed JSON (content types senml_json and json): exactly what
+// nlohmann::json::accept accepts, without building tokens or converting numbers (json_check.cpp).
 bool valid_json(std::string_view payload);
 
 }  // namespace tb::wire
