@@ -45,13 +45,14 @@ using iso::enc;
 namespace {
 
 #if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
+#define TB_RUNNER_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
+#define TB_RUNNER_ASAN 1
 #endif
+#endif
+#ifdef TB_RUNNER_ASAN
+constexpr bool kAddressSanitizer = true;
 #else
 constexpr bool kAddressSanitizer = false;
 #endif
@@ -353,6 +354,15 @@ Args parse_args(int argc, char** argv) {
 }
 
 }  // namespace
+
+#ifdef TB_RUNNER_ASAN
+// A plugin's crash must end the runner with the signal, as in a normal build, so that the host
+// records `segfault`/`crash` (ASan would report and exit with status 1: an `exit` incident).
+// ASan's own findings (overflows, use after free) abort, which the host records as `abort`.
+extern "C" const char* __asan_default_options() {
+    return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:abort_on_error=1";
+}
+#endif
 
 int main(int argc, char** argv) {
     const Args args = parse_args(argc, argv);

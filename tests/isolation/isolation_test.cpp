@@ -12,6 +12,7 @@
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 namespace tb::test {
 namespace {
@@ -336,8 +337,10 @@ TEST(Isolation, WithoutCgroupsTheAddressSpaceLimitHolds) {
 // A runner that stays up for restart_reset_s gets its restart budget back: with restart_max = 1 a
 // second crash after a long healthy period is restarted again instead of leaving it `failed`.
 TEST(Isolation, RestartBudgetIsRefilledAfterAHealthyPeriod) {
+    // after = 1000: the traffic sent while the host records a crash (send_until stops only when it
+    // sees the incident row) can never make the next runner crash as well.
     Rig r({{"bad", "tb_test_hostile", "process", "restart_max = 1\nrestart_backoff_ms = 50\nrestart_reset_s = 1",
-            "behaviour = \"segv\"\nafter = 30"}});
+            "behaviour = \"segv\"\nafter = 1000"}});
     ASSERT_TRUE(r.ready()) << r.host().err();
     const std::string refills = "SELECT count(*) FROM events WHERE kind = 'plugin_restart_budget_refilled'";
     for (int crash = 1; crash <= 3; ++crash) {
@@ -513,6 +516,14 @@ TEST(Isolation, RunnersExitWhenTheHostIsKilled) {
     const std::string prefix = "tb-" + std::to_string(r.host().pid()) + "-";
     for (const auto& e : fs::directory_iterator(fs::temp_directory_path())) {
         if (e.path().filename().string().rfind(prefix, 0) == 0) fs::remove(e.path());
+    }
+    // Its runner cgroups too (empty now that the runners are gone; rmdir is how cgroups go).
+    for (const auto& d : host_cgroup_dirs(r.host().pid())) {
+        std::error_code ec;
+        for (const auto& leaf : fs::directory_iterator(d, ec)) {
+            if (leaf.is_directory(ec)) ::rmdir(leaf.path().c_str());
+        }
+        ::rmdir(d.c_str());
     }
 }
 

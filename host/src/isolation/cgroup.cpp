@@ -142,8 +142,15 @@ CgroupSupport detect() {
         return s;
     }
     s.available = true;
-    // The runners' cgroups are removed as they exit; this removes the host's own directory.
-    std::atexit([] { ::rmdir(cgroup_support().host_dir.c_str()); });
+    // The runners' cgroups are removed as they exit; this removes the host's own directory. The
+    // handler keeps its own copy of the path: it runs after `s` (a function-local static whose
+    // initialisation registered it) has been destroyed.
+    static char host_dir[4096];
+    const std::string dir = s.host_dir.string();
+    if (dir.size() < sizeof host_dir) {
+        std::memcpy(host_dir, dir.c_str(), dir.size() + 1);
+        std::atexit([] { ::rmdir(host_dir); });
+    }
     return s;
 }
 
