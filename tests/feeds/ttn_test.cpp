@@ -105,6 +105,9 @@ TEST(Ttn, MappingErrorsNameFileLineAndKey) {
     check("[types.a]\ntopic_prefix = \"x/\"\n[[types.a.fields]]\nfield = \"f\"\n[devices]\nd = { sensor = \"S\", type = \"b\" }\n",
           "type 'b' (known types: a)");
     check("[typo]\n", "unknown key 'typo'");
+    // The bridge would publish on a topic the host drops (found by the ttn_uplink fuzz target).
+    check("[types.a]\ntopic_prefix = \"x/\"\n[[types.a.fields]]\nfield = \"f\"\n[devices]\nd = { sensor = \"S 1\", type = \"a\" }\n",
+          "m.toml:6: device 'd': topic 'x/S 1' (topic_prefix + sensor) is not a valid feed topic");
     check("[types.a\n", "m.toml:1");
 }
 
