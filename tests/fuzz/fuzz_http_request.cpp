@@ -53,6 +53,10 @@ struct World {
         tb::host::HostOptions ho;
         ho.testbed = dir / "testbed.toml";
         ho.db = dir / "results.db";
+        // No TCP: the default output feed would bind 127.0.0.1:7601 (two fuzzing processes, or a
+        // test running alongside, would collide; seen in the first CI-length sweep).
+        ho.output = std::string();
+        ho.ingest = {"ipc://" + (dir / "ingest.sock").string()};
         auto h = tb::host::Host::create(ho);
         if (!h) tb::fuzz::fail(h.error().message.c_str(), __FILE__, __LINE__);
         host = std::move(h.value());
