@@ -50,20 +50,28 @@ std::size_t toml_unsafe_line(std::string_view t) {
     std::size_t line = 1;
     std::size_t i = t.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;  // a UTF-8 BOM is allowed
     auto ws = [&](std::size_t k) { return t[k] == ' ' || t[k] == '\t' || t[k] == '\r'; };
+    // A quote opens a string only where TOML allows one (a key or a value); elsewhere, as in
+    // `x = 9"f`, toml++ reads it as part of a bare value (found by the fuzz target, again).
+    char prev = '\n';  // last non-blank character outside strings
     for (; i < t.size(); ++i) {
         const char c = t[i];
         if (c == '\n') {
             ++line;
             if (st == S::comment || st == S::basic || st == S::literal) st = S::code;
+            if (st == S::code) prev = '\n';
             continue;
         }
         switch (st) {
-            case S::code:
+            case S::code: {
                 if (static_cast<unsigned char>(c) >= 0x80) return line;
+                const bool opens = prev == '\n' || prev == '=' || prev == '[' || prev == ',' ||
+                                   prev == '{' || prev == '.';
                 if (c == '#') st = S::comment;
-                else if (c == '"') st = t.substr(i, 3) == "\"\"\"" ? (i += 2, S::ml_basic) : S::basic;
-                else if (c == '\'') st = t.substr(i, 3) == "'''" ? (i += 2, S::ml_literal) : S::literal;
+                else if (c == '"' && opens) st = t.substr(i, 3) == "\"\"\"" ? (i += 2, S::ml_basic) : S::basic;
+                else if (c == '\'' && opens) st = t.substr(i, 3) == "'''" ? (i += 2, S::ml_literal) : S::literal;
+                if (c != ' ' && c != '\t' && c != '\r') prev = c;
                 break;
+            }
             case S::comment: break;
             case S::basic:
                 if (c == '\\') ++i;
