@@ -11,14 +11,12 @@
 // audit log and API JSON); an accepted descriptor had the required callbacks, the host's ABI
 // major and a manifest, its manifest passes validate_manifest again, serialises to JSON, and
 // holds exactly the list entries before the terminator.
-#include "fuzz_target.hpp"
-
-#include "loader/plugin_library.hpp"
-
-#include <nlohmann/json.hpp>
-
 #include <deque>
+#include <nlohmann/json.hpp>
 #include <vector>
+
+#include "fuzz_target.hpp"
+#include "loader/plugin_library.hpp"
 
 namespace {
 
@@ -40,12 +38,18 @@ bool utf8_ok(const std::string& s) {
 // A struct_size as a plugin might claim it: mostly plausible values, sometimes anything.
 uint32_t claimed_size(tb::fuzz::Bytes& in, std::size_t real, std::size_t minimum) {
     switch (in.u8() % 6) {
-        case 0: return static_cast<uint32_t>(real);
-        case 1: return static_cast<uint32_t>(minimum);
-        case 2: return static_cast<uint32_t>(minimum - 1);
-        case 3: return 0;
-        case 4: return static_cast<uint32_t>(real + in.u8());
-        default: return in.u32();
+        case 0:
+            return static_cast<uint32_t>(real);
+        case 1:
+            return static_cast<uint32_t>(minimum);
+        case 2:
+            return static_cast<uint32_t>(minimum - 1);
+        case 3:
+            return 0;
+        case 4:
+            return static_cast<uint32_t>(real + in.u8());
+        default:
+            return in.u32();
     }
 }
 
@@ -108,13 +112,16 @@ TB_FUZZ_TARGET(descriptor) {
     m.description = text();
     m.sdk_version = text();
     std::size_t n_reads = 0, n_publishes = 0, n_metrics = 0, n_keys = 0;
-    m.reads = reinterpret_cast<const char* const*>(list([&]() -> const void* { return text(); }, n_reads));
-    m.publishes = reinterpret_cast<const char* const*>(list([&]() -> const void* { return text(); }, n_publishes));
+    m.reads = reinterpret_cast<const char* const*>(
+        list([&]() -> const void* { return text(); }, n_reads));
+    m.publishes = reinterpret_cast<const char* const*>(
+        list([&]() -> const void* { return text(); }, n_publishes));
     m.metrics = reinterpret_cast<const tb_metric_desc* const*>(list(
         [&]() -> const void* {
             if (in.u8() == 0) return nullptr;
             tb_metric_desc x{};
-            x.struct_size = claimed_size(in, sizeof x, offsetof(tb_metric_desc, description) + sizeof(x.description));
+            x.struct_size = claimed_size(
+                in, sizeof x, offsetof(tb_metric_desc, description) + sizeof(x.description));
             x.name = text();
             x.unit = text();
             x.better = static_cast<int32_t>(in.u8() < 0xF0 ? in.u8() % 5 : in.u32());
@@ -126,7 +133,8 @@ TB_FUZZ_TARGET(descriptor) {
         [&]() -> const void* {
             if (in.u8() == 0) return nullptr;
             tb_config_key x{};
-            x.struct_size = claimed_size(in, sizeof x, offsetof(tb_config_key, description) + sizeof(x.description));
+            x.struct_size = claimed_size(
+                in, sizeof x, offsetof(tb_config_key, description) + sizeof(x.description));
             x.name = text();
             x.type = static_cast<int32_t>(in.u8() < 0xF0 ? in.u8() % 6 : in.u32());
             x.default_value = text();
@@ -147,7 +155,8 @@ TB_FUZZ_TARGET(descriptor) {
     }
     const tb::host::ManifestInfo& mi = r.value();
     TB_FUZZ_CHECK(!(flags & 0x40) && d.manifest != nullptr);
-    TB_FUZZ_CHECK(d.abi_major == TB_ABI_MAJOR && d.struct_size >= tb::host::PluginLibrary::min_desc_size());
+    TB_FUZZ_CHECK(d.abi_major == TB_ABI_MAJOR &&
+                  d.struct_size >= tb::host::PluginLibrary::min_desc_size());
     TB_FUZZ_CHECK(d.create && d.on_message && d.destroy);
     TB_FUZZ_CHECK(m.struct_size >= tb::host::PluginLibrary::min_manifest_size());
     TB_FUZZ_CHECK(m.id != nullptr && mi.id == m.id);
@@ -155,8 +164,10 @@ TB_FUZZ_TARGET(descriptor) {
     TB_FUZZ_CHECK(mi.tick_interval_ms == m.tick_interval_ms);
     TB_FUZZ_CHECK(mi.reads.size() == n_reads && mi.publishes.size() == n_publishes);
     TB_FUZZ_CHECK(mi.metrics.size() == n_metrics && mi.config_keys.size() == n_keys);
-    for (const auto& x : mi.metrics) TB_FUZZ_CHECK(x.better >= TB_BETTER_HIGHER && x.better <= TB_BETTER_NEITHER);
-    for (const auto& k : mi.config_keys) TB_FUZZ_CHECK(k.type >= TB_CONFIG_STRING && k.type <= TB_CONFIG_BOOL);
+    for (const auto& x : mi.metrics)
+        TB_FUZZ_CHECK(x.better >= TB_BETTER_HIGHER && x.better <= TB_BETTER_NEITHER);
+    for (const auto& k : mi.config_keys)
+        TB_FUZZ_CHECK(k.type >= TB_CONFIG_STRING && k.type <= TB_CONFIG_BOOL);
     TB_FUZZ_CHECK(tb::host::validate_manifest(mi, "again"));
     TB_FUZZ_CHECK(!mi.to_json().dump().empty());
     return 0;

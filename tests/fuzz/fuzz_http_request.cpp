@@ -10,23 +10,22 @@
 // responses parse, and every error is {"error", "detail"}; without a valid token nothing but
 // /healthz and the dashboard answers 200 and no stream starts; a message only staff may see
 // never reaches a response unless a staff token was sent.
-#include "fuzz_target.hpp"
-
-#include "api/api_server.hpp"
-#include "api/tokens.hpp"
-#include "host/host.hpp"
-#include "store/sqlite_store.hpp"
-
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+
+#include "api/api_server.hpp"
+#include "api/tokens.hpp"
+#include "fuzz_target.hpp"
+#include "host/host.hpp"
+#include "store/sqlite_store.hpp"
 
 namespace {
 
@@ -46,13 +45,18 @@ struct World {
         dir = fs::temp_directory_path() / ("tb_fuzz_http_" + std::to_string(::getpid()));
         fs::remove_all(dir);
         fs::create_directories(dir);
-        std::ofstream(dir / "testbed.toml") << "[testbed]\nid = \"fuzzbed\"\nname = \"Fuzz bed\"\n\n"
-                                               "[[sensors]]\nkind = \"groundwater\"\n"
-                                               "topic_prefix = \"sensor/groundwater/\"\nid_prefix = \"GW-\"\n"
-                                               "count = 2\nunit = \"m\"\n";
+        std::ofstream(dir / "testbed.toml")
+            << "[testbed]\nid = \"fuzzbed\"\nname = \"Fuzz bed\"\n\n"
+               "[[sensors]]\nkind = \"groundwater\"\n"
+               "topic_prefix = \"sensor/groundwater/\"\nid_prefix = \"GW-\"\n"
+               "count = 2\nunit = \"m\"\n";
         tb::host::HostOptions ho;
         ho.testbed = dir / "testbed.toml";
         ho.db = dir / "results.db";
+        // No TCP: the default output feed would bind 127.0.0.1:7601 (two fuzzing processes, or a
+        // test running alongside, would collide; seen in the first CI-length sweep).
+        ho.output = std::string();
+        ho.ingest = {"ipc://" + (dir / "ingest.sock").string()};
         auto h = tb::host::Host::create(ho);
         if (!h) tb::fuzz::fail(h.error().message.c_str(), __FILE__, __LINE__);
         host = std::move(h.value());
@@ -83,18 +87,23 @@ struct World {
         };
         add("sensor/groundwater/GW-0001", R"([{"bn":"GW-0001/","n":"level","u":"m","v":-0.42}])",
             tb::wire::ContentType::senml_json);
-        add("sensor/secret/S-1", std::string(R"({"note":")") + kStaffOnly + "\"}", tb::wire::ContentType::json);
+        add("sensor/secret/S-1", std::string(R"({"note":")") + kStaffOnly + "\"}",
+            tb::wire::ContentType::json);
         add("note/text", "plain text \xff\xfe bytes", tb::wire::ContentType::text);
 
         // Trial actions as the host wires them would change the database; these are pure, so
         // every input behaves the same however often it runs.
         api::TrialActions actions;
         auto act = [](const char* verb) {
-            return [verb](int64_t id, const std::string& actor, const std::string& reason)
-                       -> tb::host::Result<nlohmann::json> {
-                if (id != 1) return tb::host::Error{"trial " + std::to_string(id) + " does not exist", "not_found"};
-                if (std::string(verb) == "resume") return tb::host::Error{"trial 1 is not suspended", "conflict"};
-                return nlohmann::json{{"id", id}, {"state", "suspended"}, {"actor", actor}, {"reason", reason}};
+            return [verb](int64_t id, const std::string& actor,
+                          const std::string& reason) -> tb::host::Result<nlohmann::json> {
+                if (id != 1)
+                    return tb::host::Error{"trial " + std::to_string(id) + " does not exist",
+                                           "not_found"};
+                if (std::string(verb) == "resume")
+                    return tb::host::Error{"trial 1 is not suspended", "conflict"};
+                return nlohmann::json{
+                    {"id", id}, {"state", "suspended"}, {"actor", actor}, {"reason", reason}};
             };
         };
         actions.suspend = act("suspend");
@@ -125,7 +134,8 @@ std::string substitute(std::string s, const World& w, bool& staff, bool& valid) 
     const std::pair<const char*, const std::string*> subs[] = {
         {"@S@", &w.staff}, {"@O@", &w.org}, {"@X@", &w.expired}, {"@R@", &w.revoked}};
     for (const auto& [mark, token] : subs) {
-        for (std::size_t pos = 0; (pos = s.find(mark, pos)) != std::string::npos; pos += token->size()) {
+        for (std::size_t pos = 0; (pos = s.find(mark, pos)) != std::string::npos;
+             pos += token->size()) {
             s.replace(pos, 3, *token);
         }
     }
@@ -146,7 +156,8 @@ TB_FUZZ_TARGET(http_request) {
     namespace http = boost::beast::http;
     World& w = world();
     bool staff = false, valid = false;
-    const std::string bytes = substitute(std::string(reinterpret_cast<const char*>(data), size), w, staff, valid);
+    const std::string bytes =
+        substitute(std::string(reinterpret_cast<const char*>(data), size), w, staff, valid);
     // Error messages quote the request (path, parameters), so only a marker the input did not
     // bring itself counts as a leak.
     const bool echoes_marker = bytes.find(kStaffOnly) != std::string::npos;
@@ -158,7 +169,8 @@ TB_FUZZ_TARGET(http_request) {
             continue;
         }
         static const unsigned kDocumented[] = {200, 400, 401, 403, 404, 405, 409, 413, 431, 503};
-        TB_FUZZ_CHECK(std::find(std::begin(kDocumented), std::end(kDocumented), r.status) != std::end(kDocumented));
+        TB_FUZZ_CHECK(std::find(std::begin(kDocumented), std::end(kDocumented), r.status) !=
+                      std::end(kDocumented));
 
         // What goes on the wire parses back to the same response.
         http::response_parser<http::string_body> p;

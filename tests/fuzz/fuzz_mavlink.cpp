@@ -6,13 +6,11 @@
 // has a one-byte id; re-encoding a frame and parsing it again gives the same frame (so nothing
 // was misread); at least one frame or one error is counted for a non-empty datagram; every
 // telemetry message is JSON with a known subtopic and the frame's sysid.
-#include "fuzz_target.hpp"
+#include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "common/mavlink.hpp"
-
-#include <nlohmann/json.hpp>
-
-#include <string_view>
+#include "fuzz_target.hpp"
 
 TB_FUZZ_TARGET(mavlink) {
     namespace t = tb::tools;
@@ -32,16 +30,19 @@ TB_FUZZ_TARGET(mavlink) {
 
         // The decoded frame re-encodes to a frame that decodes identically (v2 truncates the
         // trailing zeros again; the signature is not re-created, so is_signed is not compared).
-        const std::string again = t::encode_mavlink(f.version, f.seq, f.sysid, f.compid, f.msgid, f.payload);
+        const std::string again =
+            t::encode_mavlink(f.version, f.seq, f.sysid, f.compid, f.msgid, f.payload);
         t::MavStats st2;
         const auto back = t::parse_mavlink(again, st2);
         TB_FUZZ_CHECK(back.size() == 1 && st2.errors_total() == 0);
-        TB_FUZZ_CHECK(back[0].version == f.version && back[0].seq == f.seq && back[0].sysid == f.sysid &&
-                      back[0].compid == f.compid && back[0].msgid == f.msgid && back[0].payload == f.payload);
+        TB_FUZZ_CHECK(back[0].version == f.version && back[0].seq == f.seq &&
+                      back[0].sysid == f.sysid && back[0].compid == f.compid &&
+                      back[0].msgid == f.msgid && back[0].payload == f.payload);
 
         const t::DroneTelemetry tel = t::to_telemetry(f);
-        TB_FUZZ_CHECK(tel.subtopic == "heartbeat" || tel.subtopic == "status" || tel.subtopic == "position" ||
-                      tel.subtopic == "battery" || tel.subtopic == "odid");
+        TB_FUZZ_CHECK(tel.subtopic == "heartbeat" || tel.subtopic == "status" ||
+                      tel.subtopic == "position" || tel.subtopic == "battery" ||
+                      tel.subtopic == "odid");
         const auto j = nlohmann::json::parse(tel.json, nullptr, false);
         TB_FUZZ_CHECK(j.is_object() && j.value("sysid", -1) == f.sysid);
     }

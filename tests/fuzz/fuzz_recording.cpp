@@ -6,15 +6,14 @@
 // the streaming reader yields exactly the messages before the damage); every error names the
 // file; every message has 1..64 frames; what was read, written again with RecordingWriter,
 // reads back identically (the format round-trips).
-#include "fuzz_target.hpp"
-
-#include "common/recording.hpp"
-
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+
+#include "common/recording.hpp"
+#include "fuzz_target.hpp"
 
 namespace {
 
@@ -26,7 +25,8 @@ const fs::path& scratch(const char* what) {
     static const fs::path dir = fs::temp_directory_path();
     static std::map<std::string, fs::path> paths;
     auto& p = paths[what];
-    if (p.empty()) p = dir / ("tb_fuzz_recording_" + std::to_string(::getpid()) + "_" + what + ".tbrec");
+    if (p.empty())
+        p = dir / ("tb_fuzz_recording_" + std::to_string(::getpid()) + "_" + what + ".tbrec");
     return p;
 }
 
@@ -91,7 +91,8 @@ TB_FUZZ_TARGET(recording) {
         TB_FUZZ_CHECK(static_cast<bool>((*w)->close()));
     }
     std::ifstream in(copy, std::ios::binary);
-    const std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string written((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
     nlohmann::json meta2;
     const auto again = t::parse_recording(written, &meta2);
     TB_FUZZ_CHECK(static_cast<bool>(again) && again.value().size() == msgs.size() && meta2 == meta);

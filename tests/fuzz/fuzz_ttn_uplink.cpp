@@ -8,16 +8,13 @@
 // id, a SenML pack within the wire payload limit that the SDK's SenML reader parses, with the
 // mapped records (finite numbers, the first one carrying the base name with the device id),
 // and a time that is the fallback or what received_at says.
-#include "fuzz_target.hpp"
-
-#include "common/ttn.hpp"
-#include "wire/wire.hpp"
-
+#include <cmath>
+#include <nlohmann/json.hpp>
 #include <testbed/senml.hpp>
 
-#include <nlohmann/json.hpp>
-
-#include <cmath>
+#include "common/ttn.hpp"
+#include "fuzz_target.hpp"
+#include "wire/wire.hpp"
 
 namespace {
 
@@ -88,7 +85,8 @@ TB_FUZZ_TARGET(ttn_uplink) {
                 TB_FUZZ_CHECK(!dev.sensor.empty() && m.value().types.count(dev.type) == 1);
             }
             for (const auto& [name, type] : m.value().types) {
-                TB_FUZZ_CHECK(!type.fields.empty() && !type.topic_prefix.empty() && type.topic_prefix.back() == '/');
+                TB_FUZZ_CHECK(!type.fields.empty() && !type.topic_prefix.empty() &&
+                              type.topic_prefix.back() == '/');
             }
             own = std::move(m.value());
             mapping = &own;
@@ -99,7 +97,8 @@ TB_FUZZ_TARGET(ttn_uplink) {
     const std::string uplink = in.rest();
     const t::TtnResult r = t::parse_ttn_uplink(uplink, *mapping, kFallbackUs);
     if (!r.ok) {
-        TB_FUZZ_CHECK(static_cast<int>(r.reason) >= 1 && static_cast<int>(r.reason) < t::kTtnRejectCount);
+        TB_FUZZ_CHECK(static_cast<int>(r.reason) >= 1 &&
+                      static_cast<int>(r.reason) < t::kTtnRejectCount);
         TB_FUZZ_CHECK(t::to_string(r.reason) != "unknown" && !r.detail.empty());
         return 0;
     }
@@ -117,9 +116,11 @@ TB_FUZZ_TARGET(ttn_uplink) {
     TB_FUZZ_CHECK(pack.is_array() && !pack.empty() && pack.size() <= type.fields.size() + 1);
     TB_FUZZ_CHECK(pack[0].value("bn", "") == "urn:dev:ttn:" + r.message.device_id + ":");
     for (const auto& rec : pack) {
-        TB_FUZZ_CHECK(rec.contains("v") && rec["v"].is_number() && std::isfinite(rec["v"].get<double>()));
+        TB_FUZZ_CHECK(rec.contains("v") && rec["v"].is_number() &&
+                      std::isfinite(rec["v"].get<double>()));
     }
-    if (uplink.find("received_at") == std::string::npos) TB_FUZZ_CHECK(r.message.time_us == kFallbackUs);
+    if (uplink.find("received_at") == std::string::npos)
+        TB_FUZZ_CHECK(r.message.time_us == kFallbackUs);
 
     // The SDK's SenML reader (what plugins use) accepts it with the same records.
     bool senml_ok = false;
