@@ -245,7 +245,11 @@ TEST_F(ApiServerTest, MetricsAreValidPrometheusTextWithPerPluginAndPerFeedLabels
     const std::regex delivered(R"(testbed_plugin_delivered_total\{[^}]*instance="groundwater_alert"[^}]*\} 5)");
     ASSERT_TRUE(wait_until(
         [&] {
-            return h.get("/api/v1/feeds", h.staff_token).body.size() == 2 &&
+            // The fixture configures 4 + 2 sensors; all are listed, two have been heard.
+            const auto feeds = h.get("/api/v1/feeds", h.staff_token).body;
+            std::size_t heard = 0;
+            for (const auto& f : feeds) heard += f["messages"].get<uint64_t>() > 0 ? 1 : 0;
+            return feeds.size() == 6 && heard == 2 &&
                    std::regex_search(h.get("/metrics", h.staff_token).text, delivered);
         },
         std::chrono::seconds(20)));

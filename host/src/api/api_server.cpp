@@ -629,7 +629,11 @@ json ApiServer::Impl::feed_list(const Caller& c) {
     for (const auto& f : feeds) {
         if (!topic_visible(c, reads, f.source)) continue;
         const auto* group = host->testbed().sensor_group_for(f.source);
+        // A configured source that has not sent anything yet: no sight, no age; the receiver
+        // says whether it has been silent past its limit since the host started.
+        const bool heard = f.messages > 0;
         const double age_s = static_cast<double>(now - f.last_seen_us) / 1e6;
+        const bool stale = heard ? (group ? age_s > static_cast<double>(group->stale_after.count()) : false) : f.stale;
         auto rate = feed_rate_hz.find(f.source);
         out.push_back({{"source", f.source},
                        {"group", group ? json(group->kind) : json(nullptr)},
@@ -638,11 +642,11 @@ json ApiServer::Impl::feed_list(const Caller& c) {
                        {"gaps", f.gaps},
                        {"duplicates", f.duplicates},
                        {"out_of_order", f.out_of_order},
-                       {"first_seen_us", f.first_seen_us},
-                       {"last_seen_us", f.last_seen_us},
-                       {"last_seen_age_s", age_s},
+                       {"first_seen_us", heard ? json(f.first_seen_us) : json(nullptr)},
+                       {"last_seen_us", heard ? json(f.last_seen_us) : json(nullptr)},
+                       {"last_seen_age_s", heard ? json(age_s) : json(nullptr)},
                        {"rate_hz", rate == feed_rate_hz.end() ? 0.0 : rate->second},
-                       {"stale", group ? age_s > static_cast<double>(group->stale_after.count()) : false}});
+                       {"stale", stale}});
     }
     std::sort(out.begin(), out.end(), [](const json& a, const json& b) { return a["source"] < b["source"]; });
     return out;
@@ -809,6 +813,7 @@ Reply ApiServer::Impl::metrics(const Caller& c) {
     for (const auto& f : fl) o << "testbed_feed_source_gaps_total{" << flabels(f) << "} " << f["gaps"] << '\n';
     family("testbed_feed_source_last_seen_age_seconds", "gauge", "Seconds since the source was last heard.");
     for (const auto& f : fl) {
+        if (f["last_seen_age_s"].is_null()) continue;  // never heard: no sample (Prometheus convention)
         o << "testbed_feed_source_last_seen_age_seconds{" << flabels(f) << "} " << f["last_seen_age_s"].get<double>()
           << '\n';
     }
