@@ -174,13 +174,15 @@ TEST(GovernedHost, SuspendStopsDeliveryWhileRunningAndResumeRestartsIt) {
 
 TEST(GovernedHost, WindowEndStopsThePluginAndCompletesTheTrial) {
     HostRun h;
-    const int64_t id = propose(h.db, probe(), {}, 3);
+    // The window must outlast proposing and approving through the CLI, which takes seconds in a
+    // sanitizer build on a loaded machine (a 3 s window once closed before the approval).
+    const int64_t id = propose(h.db, probe(), {}, 12);
     ASSERT_GT(id, 0);
     decide(h.db, "approve", id);
     h.start();
     const std::string completed = "SELECT COUNT(*) FROM audit_log WHERE actor = 'host' AND action = 'complete' AND "
                                   "trial_id = " + std::to_string(id);
-    ASSERT_TRUE(wait_until([&] { return count(h.db, completed) == 1; }, 20s)) << h.host->err();
+    ASSERT_TRUE(wait_until([&] { return count(h.db, completed) == 1; }, 60s)) << h.host->err();
     EXPECT_EQ(count(h.db, "SELECT COUNT(*) FROM trials WHERE state = 'completed'"), 1);
     EXPECT_EQ(count(h.db, "SELECT COUNT(*) FROM audit_log WHERE action = 'enforce_stop'"), 1);
     send_n(h.ingest(), "sensor/footfall/FF-0001", 20);
