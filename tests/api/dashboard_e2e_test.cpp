@@ -147,7 +147,9 @@ TEST(DashboardE2ETest, StaffWatchesLiveDataAndStopsATrialOrgSeesOnlyItsOwn) {
     // Staff stops the water team's trial with the button.
     const std::string row = "#trials tr[data-trial-id=\"" + std::to_string(h.water_trial) + "\"]";
     ASSERT_TRUE(wait_until([&] { return !b.element(row + " button.suspend").empty(); }, std::chrono::seconds(20)));
-    ASSERT_TRUE(b.click(row + " button.suspend"));
+    // The table is re-rendered by polling, so a found button can be replaced before the click
+    // lands ("stale element"): click again until one lands (a second suspend would be refused).
+    ASSERT_TRUE(wait_until([&] { return b.click(row + " button.suspend"); }, std::chrono::seconds(20)));
     EXPECT_TRUE(wait_until(
         [&] {
             return b.js("var c = document.querySelector('" + row + " td.state'); return c ? c.textContent : '';") ==
