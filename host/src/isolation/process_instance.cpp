@@ -605,17 +605,18 @@ class ProcessInstance final : public PluginInstance {
         auto& c = context().counters();
         if (opt_.tick_interval_ms > 0 && now >= next_tick_ns_ && !tick_in_flight_ && in_flight_.size() < opt_.window) {
             next_tick_ns_ = now + static_cast<int64_t>(opt_.tick_interval_ms) * 1'000'000;
+            in_flight_count_.fetch_add(1);  // before the state check, as for messages below
             if (state_.load() == PluginState::running) {
                 const uint64_t seq = ++seq_;
                 if (iso::send_frames(*sock_, {std::string(iso::kTick), iso::enc<uint64_t>(seq), iso::enc<int64_t>(now_us())},
                                      true)) {
                     if (in_flight_.empty()) head_started_ns_ = now;
                     in_flight_.push_back({seq, true, now});
-                    in_flight_count_.store(in_flight_.size());
                     tick_in_flight_ = true;
                     c.ticks.fetch_add(1, std::memory_order_relaxed);
                 }
             }
+            in_flight_count_.store(in_flight_.size());
         }
         // Everything waiting (up to the window and kMaxBatch) goes in one 'msg': one ZeroMQ message
         // and one wake-up of the runner for the lot.
@@ -633,7 +634,12 @@ class ProcessInstance final : public PluginInstance {
                     return;
                 }
             }
-            if (state_.load(std::memory_order_acquire) != PluginState::running) {
+            // Count the batch as in flight *before* looking at the state: set_suspended() changes
+            // the state and then wait_idle() reads this count, so either we see the suspension and
+            // drop, or the suspender sees the batch and waits for its replies (both seq_cst).
+            in_flight_count_.fetch_add(batch_.size());
+            if (state_.load() != PluginState::running) {
+                in_flight_count_.store(in_flight_.size());
                 c.dropped_not_running.fetch_add(batch_.size(), std::memory_order_relaxed);
                 continue;
             }
@@ -656,6 +662,7 @@ class ProcessInstance final : public PluginInstance {
             // Never block: a PAIR socket whose peer has gone would wait forever. The messages go
             // back to the inbox; the runner's exit is noticed on the next round.
             if (!iso::send_views(*sock_, views_, true)) {
+                in_flight_count_.store(in_flight_.size());
                 std::lock_guard lock(mu_);
                 for (auto it = batch_.rbegin(); it != batch_.rend(); ++it) inbox_.push_front(std::move(*it));
                 return;
