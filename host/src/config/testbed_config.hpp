@@ -50,7 +50,7 @@ struct PluginSpec {
     int64_t restart_backoff_max_ms = 30000;  // back-off ceiling
     int64_t restart_reset_s = 300;           // up this long after a restart: budget refilled (0 = never)
     int64_t callback_deadline_ms = 2000;     // watchdog: a longer callback is a hang
-    uint64_t memory_limit_mb = 1024;         // RLIMIT_AS (address space); cgroups are not used yet
+    uint64_t memory_limit_mb = 1024;         // per-runner cgroup (RSS) where possible, else RLIMIT_AS
     uint64_t cpu_limit_s = 0;                // RLIMIT_CPU, CPU seconds per runner process
     double publish_budget_per_s = 0;         // publications per second (token bucket)
     double record_budget_per_s = 0;          // metric samples + events per second (token bucket)
