@@ -81,6 +81,8 @@ TEST(TestbedConfig, RejectsWrongTypesBadValuesAndDuplicates) {
         {"[testbed]\nid = 5\n", "'id' must be a string"},
         {"[testbed]\nname = \"x\"\n", "needs id"},
         {"[testbed]\nid=\"t\"\n[host]\nworkers = 0\n", "'workers' must be 1..64"},
+        {"[testbed]\nid=\"t\"\n[host]\ningest_hwm = 10\n", "'ingest_hwm' must be 100..10000000"},
+        {"[testbed]\nid=\"t\"\n[host]\ningest_hwm = 4294977296\n", "'ingest_hwm' must be 100..10000000"},
         {"[testbed]\nid=\"t\"\n[[sensors]]\nkind = \"unicorn\"\ntopic_prefix=\"s/u/\"\ncount=1\n", "unknown kind 'unicorn'"},
         {"[testbed]\nid=\"t\"\n[[sensors]]\nkind = \"parking\"\ntopic_prefix=\"s/p\"\ncount=1\n", "ending in '/'"},
         {"[testbed]\nid=\"t\"\n[[plugins]]\nname=\"a\"\n[[plugins]]\nname=\"a\"\n", "used twice"},
