@@ -52,6 +52,18 @@ class Stmt {
     int rc_ = SQLITE_ERROR;
 };
 
+// Waits for another connection's lock for about 5 s (at least) in short, even steps. SQLite's own
+// sqlite3_busy_timeout backs off 1, 2, 5, 10, 15, 20, 25... ms between tries, so a writer that
+// finds the host mid-commit can sleep 50 ms past the moment the lock came free; the emergency
+// stop (testbed trial suspend) writes while the host records, and has 100 ms in all.
+int busy_wait_briefly(void*, int tries) {
+    constexpr int kStepUs = 250;
+    constexpr int kMaxTries = 5'000'000 / kStepUs;
+    if (tries >= kMaxTries) return 0;
+    std::this_thread::sleep_for(std::chrono::microseconds(kStepUs));
+    return 1;
+}
+
 }  // namespace
 
 int schema_version_latest() { return migrations().back().version; }
@@ -77,7 +89,7 @@ Result<sqlite3*> open_database(const std::filesystem::path& file, bool create) {
         sqlite3_close(db);
         return Error{file.string() + ": cannot open database: " + msg + " (check the path and permissions)", "open"};
     }
-    sqlite3_busy_timeout(db, 5000);
+    sqlite3_busy_handler(db, busy_wait_briefly, nullptr);
     // Reject files that are not SQLite before touching them.
     if (auto s = exec_sql(db, "PRAGMA schema_version", file.string()); !s) {
         sqlite3_close(db);

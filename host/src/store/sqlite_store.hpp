@@ -64,7 +64,8 @@ class SqliteStore final : public ResultStore {
 };
 
 // Open (creating if needed) and migrate a database for tools that read or govern it without a
-// running host (the testbed CLI). The caller owns the handle (sqlite3_close). WAL, busy timeout.
+// running host (the testbed CLI). The caller owns the handle (sqlite3_close). WAL; a busy lock
+// is waited for in 250 µs steps, for about 5 s.
 Result<sqlite3*> open_database(const std::filesystem::path& file, bool create);
 
 // Helpers for code that uses the raw sqlite3 API: run SQL, or return an Error naming `what`.
