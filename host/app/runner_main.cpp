@@ -22,6 +22,8 @@
 #include <zmq.hpp>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -33,6 +35,7 @@
 #include <new>
 #include <set>
 #include <string>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <thread>
@@ -76,6 +79,11 @@ class Link {
     void send(const iso::Frames& f) {
         std::lock_guard lock(mu_);
         if (!iso::send_frames(sock_, f)) die(iso::kExitLink, "cannot send to the host");
+    }
+
+    void send_views(std::array<std::string_view, 2> parts) {
+        std::lock_guard lock(mu_);
+        if (!iso::send_views(sock_, parts)) die(iso::kExitLink, "cannot send to the host");
     }
 
     // Best effort from a failing context (new handler, terminate handler): never waits on the lock.
@@ -324,6 +332,7 @@ void set_limit(int resource, rlim_t soft, rlim_t hard, const char* what) {
 struct Args {
     std::string plugin, endpoint, cgroup_procs;
     pid_t host_pid = 0;
+    int progress_fd = -1;
     uint64_t memory_mb = 0, cpu_s = 0;
 };
 
@@ -340,6 +349,7 @@ Args parse_args(int argc, char** argv) {
             else if (k == "--memory-limit-mb") a.memory_mb = std::stoull(v);
             else if (k == "--cpu-limit-s") a.cpu_s = std::stoull(v);
             else if (k == "--cgroup") a.cgroup_procs = v;
+            else if (k == "--progress-fd") a.progress_fd = std::stoi(v);
             else die(iso::kExitUsage, "unknown option '" + k + "'");
         } catch (const std::logic_error&) {
             die(iso::kExitUsage, "option '" + k + "' needs a number, not '" + v + "'");
@@ -347,7 +357,7 @@ Args parse_args(int argc, char** argv) {
     }
     if (a.plugin.empty() || a.endpoint.empty() || a.host_pid <= 0) {
         die(iso::kExitUsage,
-            "usage: testbed-runner --plugin FILE.so --endpoint ipc://... --host-pid PID "
+            "usage: testbed-runner --plugin FILE.so --endpoint ipc://... --host-pid PID [--progress-fd FD] "
             "[--memory-limit-mb N] [--cpu-limit-s N] [--cgroup CGROUP.PROCS] (started by testbed-host, not by hand)");
     }
     return a;
@@ -391,6 +401,15 @@ int main(int argc, char** argv) {
                      static_cast<int>(getpid()), static_cast<unsigned long long>(args.memory_mb));
     }
     if (args.cpu_s > 0) set_limit(RLIMIT_CPU, args.cpu_s, args.cpu_s + 1, "RLIMIT_CPU");
+    // The host's view of our progress (iso::Progress); a private one when run without a host page.
+    static iso::Progress own_progress;
+    iso::Progress* progress = &own_progress;
+    if (args.progress_fd >= 0) {
+        void* page = mmap(nullptr, sizeof(iso::Progress), PROT_READ | PROT_WRITE, MAP_SHARED, args.progress_fd, 0);
+        if (page == MAP_FAILED) die(iso::kExitUsage, std::string("cannot map --progress-fd: ") + std::strerror(errno));
+        ::close(args.progress_fd);
+        progress = static_cast<iso::Progress*>(page);
+    }
 
     Link lk(args.endpoint, args.host_pid);
     g_link = &lk;
@@ -413,7 +432,7 @@ int main(int argc, char** argv) {
 
     void* self = nullptr;
     tb::host::FeedMessage msg;
-    std::string error_text;
+    std::string error_text, done_frame;
     auto bad = [](const std::string& what) { die(iso::kExitLink, "malformed request from the host: " + what); };
     for (;;) {
         const iso::Frames& f = lk.next();
@@ -422,31 +441,38 @@ int main(int argc, char** argv) {
         if (verb == iso::kMsg || verb == iso::kTick) {
             if (self == nullptr) bad("'" + std::string(verb) + "' before init");
             const bool is_msg = verb == iso::kMsg;
-            if (is_msg && (f.size() < 1 + iso::kMsgFrames || (f.size() - 1) % iso::kMsgFrames != 0 ||
-                           f.size() > iso::kMaxFrames)) {
-                bad("'msg' needs 1 + 5k frames (k = 1.." + std::to_string(iso::kMaxBatch) + "), not " +
-                    std::to_string(f.size()));
+            if (is_msg && (f.size() != 2 || f[1].empty())) {
+                bad("'msg' needs 2 frames, the second with 1 to " + std::to_string(iso::kMaxBatch) + " records");
             }
-            const std::size_t count = is_msg ? (f.size() - 1) / iso::kMsgFrames : 1;
-            for (std::size_t k = 0; k < count; ++k) {
-                const std::size_t b = 1 + k * iso::kMsgFrames;  // this message's first frame
-                const std::string& seq_frame = is_msg ? f[b] : f[1];
+            std::size_t pos = 0;  // the next record in a 'msg' frame
+            for (std::size_t k = 0; is_msg ? pos < f[1].size() : k < 1; ++k) {
+                iso::MsgRecord rec;
+                uint64_t seq = 0;
+                if (is_msg) {
+                    tb::wire::DropReason why{};
+                    if (k == iso::kMaxBatch || !iso::read_msg_record(f[1], pos, rec) ||
+                        !tb::wire::decode_header(rec.header, msg.header, why)) {
+                        bad("'msg' record " + std::to_string(k + 1) + " is cut short, has a bad header, or is past " +
+                            std::to_string(iso::kMaxBatch));
+                    }
+                    seq = rec.seq;
+                } else {
+                    const auto tick_seq = f.size() == 3 ? dec<uint64_t>(f[1]) : std::nullopt;
+                    if (!tick_seq || !dec<int64_t>(f[2])) bad("'tick' frame sizes");
+                    seq = *tick_seq;
+                }
                 int32_t rc = TB_OK;
                 error_text.clear();
                 const int64_t t0 = tb::host::mono_ns();
+                progress->started_ns.store(t0, std::memory_order_relaxed);
                 try {
                     if (is_msg) {
-                        tb::wire::DropReason why{};
-                        const auto seq = dec<uint64_t>(f[b]);
-                        const auto rt = dec<int64_t>(f[b + 4]);
-                        if (!seq || !rt || !tb::wire::decode_header(f[b + 2], msg.header, why)) bad("'msg' frame sizes");
-                        msg.topic.assign(f[b + 1]);
-                        msg.payload.assign(f[b + 3]);
-                        msg.receive_time_us = *rt;
+                        msg.topic.assign(rec.topic);
+                        msg.payload.assign(rec.payload);
+                        msg.receive_time_us = rec.receive_time_us;
                         rc = tb::host::call_on_message(desc, self, msg, error_text);
                     } else {
-                        const auto now = f.size() == 3 ? dec<int64_t>(f[2]) : std::nullopt;
-                        if (!now || !dec<uint64_t>(f[1])) bad("'tick' frame sizes");
+                        const auto now = dec<int64_t>(f[2]);
                         if (desc.on_tick != nullptr) {
                             tb_error err{};
                             err.struct_size = sizeof err;
@@ -463,10 +489,16 @@ int main(int argc, char** argv) {
                     lk.send_fatal("uncaught_exception", "a non-standard exception escaped the plugin's C callback");
                     die(iso::kExitUncaught, "unknown exception");
                 }
-                // One reply per message, at once: what finished is never lost if the next one
-                // crashes, and the host's watchdog times each callback.
-                lk.send({std::string(iso::kDone), seq_frame, enc<int32_t>(rc), error_text,
-                         enc<int64_t>(tb::host::mono_ns() - t0)});
+                // The progress page says at once that this one is done (a crash now loses nothing
+                // the plugin handled); the replies go together at the end of the batch, or at once
+                // after a failure, so its error is reported even if the next message crashes.
+                iso::append_done(done_frame, {seq, rc, t0, tb::host::mono_ns() - t0, error_text});
+                progress->done_seq.store(seq, std::memory_order_release);
+                const bool last = !is_msg || pos == f[1].size();
+                if (last || rc != TB_OK) {
+                    lk.send_views({iso::kDone, done_frame});
+                    done_frame.clear();
+                }
             }
         } else if (verb == iso::kInit) {
             const auto budget = f.size() == 3 ? dec<double>(f[2]) : std::nullopt;

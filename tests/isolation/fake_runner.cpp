@@ -38,12 +38,16 @@ int main(int argc, char** argv) {
         if ((*f)[0] == iso::kInit) {
             iso::send_frames(s, {std::string(iso::kReady)});
         } else if ((*f)[0] == iso::kMsg) {
+            iso::MsgRecord first;
+            std::size_t pos = 0;
+            if (f->size() != 2 || !iso::read_msg_record((*f)[1], pos, first)) return 3;  // the host's bug
             if (mode == "malformed") {
-                iso::send_frames(s, {std::string(iso::kDone), (*f)[1]});
+                // A 'done' frame too short to hold its fixed part.
+                iso::send_frames(s, {std::string(iso::kDone), std::string(iso::kDoneFixed - 1, '\0')});
             } else if (mode == "unsolicited") {
-                const uint64_t seq = *iso::dec<uint64_t>((*f)[1]) + 1000;
-                iso::send_frames(s, {std::string(iso::kDone), iso::enc<uint64_t>(seq), iso::enc<int32_t>(0), "",
-                                     iso::enc<int64_t>(1)});
+                std::string done;
+                iso::append_done(done, {first.seq + 1000, 0, 0, 1, {}});
+                iso::send_frames(s, {std::string(iso::kDone), done});
             } else {
                 iso::send_frames(s, {"bogus", "frame"});
             }

@@ -14,9 +14,11 @@
 // the incident's log tail.
 #include <testbed/plugin.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -42,11 +44,16 @@ class Hostile final : public tb::Plugin {
             .reads("sensor/")
             .publishes("test/flood/")
             .metric("seen", "1", tb::Better::neither, "Sequence number of each message received")
-            .config("behaviour", tb::ConfigType::string, "none", "none, segv, abort, throw, loop, alloc, flood, exit")
-            .config("after", tb::ConfigType::integer, "1", "Misbehave from this message on (1 = the first)");
+            .config("behaviour", tb::ConfigType::string, "none",
+                    "none, segv, abort, throw, loop, alloc, flood, exit, slow")
+            .config("after", tb::ConfigType::integer, "1", "Misbehave from this message on (1 = the first)")
+            .config("sleep_ms", tb::ConfigType::integer, "0", "slow: how long each callback takes");
     }
     explicit Hostile(tb::Host& host)
-        : tb::Plugin(host), behaviour_(host.config_string("behaviour", "none")), after_(host.config_int("after", 1)) {}
+        : tb::Plugin(host),
+          behaviour_(host.config_string("behaviour", "none")),
+          after_(host.config_int("after", 1)),
+          sleep_ms_(host.config_int("sleep_ms", 0)) {}
 
     void on_message(const tb::Message& msg) override {
         ++count_;
@@ -78,6 +85,9 @@ class Hostile final : public tb::Plugin {
             }
         } else if (behaviour_ == "exit") {
             std::exit(3);
+        } else if (behaviour_ == "slow") {
+            std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
+            (void)host().record_metric("seen", static_cast<double>(msg.sequence));
         } else {
             throw tb::Error(TB_E_INVALID_ARG, "unknown behaviour '" + behaviour_ + "'");
         }
@@ -86,6 +96,7 @@ class Hostile final : public tb::Plugin {
    private:
     std::string behaviour_;
     int64_t after_;
+    int64_t sleep_ms_;
     int64_t count_ = 0;
     std::vector<char*> hoard_;
 };

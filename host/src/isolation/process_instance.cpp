@@ -9,6 +9,8 @@
 
 #include <zmq.hpp>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <cmath>
@@ -18,9 +20,12 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <new>
 #include <random>
 #include <spawn.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <thread>
@@ -100,11 +105,14 @@ class ProcessInstance final : public PluginInstance {
           log_(logger("isolation")), rng_(std::random_device{}()) {
         wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (opt_.socket_dir.empty()) opt_.socket_dir = fs::temp_directory_path();
+        map_progress_page();
     }
 
     ~ProcessInstance() override {
         stop(std::chrono::milliseconds(0));
         if (wake_fd_ >= 0) ::close(wake_fd_);
+        if (progress_ != &own_progress_) ::munmap(progress_, sizeof(iso::Progress));
+        if (progress_fd_ >= 0) ::close(progress_fd_);
     }
 
     std::string_view mode() const override { return "process"; }
@@ -262,6 +270,14 @@ class ProcessInstance final : public PluginInstance {
             }
         }
         if (opt_.cpu_limit_s > 0) args.insert(args.end(), {"--cpu-limit-s", std::to_string(opt_.cpu_limit_s)});
+        posix_spawn_file_actions_t files;
+        posix_spawn_file_actions_init(&files);
+        if (progress_fd_ >= 0) {
+            progress_->done_seq.store(0);
+            progress_->started_ns.store(0);
+            posix_spawn_file_actions_adddup2(&files, progress_fd_, iso::kProgressFd);
+            args.insert(args.end(), {"--progress-fd", std::to_string(iso::kProgressFd)});
+        }
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
@@ -276,8 +292,9 @@ class ProcessInstance final : public PluginInstance {
         posix_spawnattr_setsigdefault(&attr, &defaults);
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
         pid_t pid = -1;
-        const int rc = posix_spawn(&pid, args[0].c_str(), nullptr, &attr, argv.data(), environ);
+        const int rc = posix_spawn(&pid, args[0].c_str(), &files, &attr, argv.data(), environ);
         posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&files);
         if (rc != 0) {
             set_last_error("cannot start " + opt_.runner.string() + ": " + std::strerror(rc));
             close_socket();
@@ -339,9 +356,16 @@ class ProcessInstance final : public PluginInstance {
         inbox_.clear();
     }
 
+    // The runner is gone (or no longer waited for): what it had handled, by its progress page,
+    // counts as delivered (its reply was not sent yet), the rest as dropped.
     void drop_in_flight() {
-        uint64_t lost = 0;
-        for (const auto& f : in_flight_) lost += f.tick ? 0 : 1;
+        const uint64_t handled_through = progress_->done_seq.load(std::memory_order_acquire);
+        uint64_t lost = 0, handled = 0;
+        for (const auto& f : in_flight_) {
+            if (f.tick) continue;
+            ++(f.seq <= handled_through ? handled : lost);
+        }
+        context().counters().delivered.fetch_add(handled, std::memory_order_relaxed);
         context().counters().dropped_not_running.fetch_add(lost, std::memory_order_relaxed);
         in_flight_.clear();
         in_flight_count_.store(0);
@@ -439,6 +463,37 @@ class ProcessInstance final : public PluginInstance {
         if (sink_) sink_(row);
     }
 
+    void map_progress_page() {
+        int fd = ::memfd_create("testbed-runner-progress", MFD_CLOEXEC);
+        if (fd >= 0 && fd <= iso::kProgressFd) {
+            // dup2 onto itself would keep close-on-exec: move it out of the way first.
+            const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, iso::kProgressFd + 1);
+            ::close(fd);
+            fd = moved;
+        }
+        void* page = MAP_FAILED;
+        if (fd >= 0 && ::ftruncate(fd, sizeof(iso::Progress)) == 0) {
+            page = ::mmap(nullptr, sizeof(iso::Progress), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        }
+        if (page == MAP_FAILED) {
+            log_->warn("plugin '{}': no shared progress page for its runner ({}); messages handled just before a "
+                       "crash will count as dropped",
+                       name(), std::strerror(errno));
+            if (fd >= 0) ::close(fd);
+            return;
+        }
+        progress_fd_ = fd;
+        progress_ = new (page) iso::Progress;
+    }
+
+    // Since when the oldest request in flight has been waited for: the later of when it became
+    // the oldest and when the runner's current callback began (replies come per batch, the page
+    // is current). The watchdog measures from here.
+    int64_t busy_since_ns() const {
+        const int64_t began = std::min(progress_->started_ns.load(std::memory_order_relaxed), mono_ns());
+        return std::max(head_started_ns_, began);
+    }
+
     // ---- the I/O thread ----
 
     void run() {
@@ -460,7 +515,7 @@ class ProcessInstance final : public PluginInstance {
             wait_ns = std::min(wait_ns, phase_deadline_ns_ - now);
         }
         if (phase_ == Phase::running && !in_flight_.empty()) {
-            wait_ns = std::min(wait_ns, head_started_ns_ + ns(opt_.callback_deadline) - now);
+            wait_ns = std::min(wait_ns, busy_since_ns() + ns(opt_.callback_deadline) - now);
         }
         if (phase_ == Phase::running && opt_.tick_interval_ms > 0) wait_ns = std::min(wait_ns, next_tick_ns_ - now);
         if (refill_due()) wait_ns = std::min(wait_ns, running_since_ns_ + ns(opt_.restart_reset) - now);
@@ -508,7 +563,7 @@ class ProcessInstance final : public PluginInstance {
             kill_runner("start_timeout", "loading, create() and start() took longer than " +
                                              std::to_string(opt_.start_timeout.count()) + " ms");
         }
-        if (phase_ == Phase::running && !in_flight_.empty() && t - head_started_ns_ > ns(opt_.callback_deadline) && pid_ > 0) {
+        if (phase_ == Phase::running && !in_flight_.empty() && t - busy_since_ns() > ns(opt_.callback_deadline) && pid_ > 0) {
             kill_runner("hang", std::string(in_flight_.front().tick ? "on_tick" : "on_message") +
                                     " ran longer than the callback deadline of " +
                                     std::to_string(opt_.callback_deadline.count()) + " ms (watchdog)");
@@ -643,25 +698,17 @@ class ProcessInstance final : public PluginInstance {
                 c.dropped_not_running.fetch_add(batch_.size(), std::memory_order_relaxed);
                 continue;
             }
-            views_.clear();
-            views_.push_back(iso::kMsg);
-            scratch_.resize(batch_.size());
+            batch_frame_.clear();
             for (std::size_t i = 0; i < batch_.size(); ++i) {
                 const auto& m = *batch_[i];
-                auto& sc = scratch_[i];
-                const uint64_t seq = seq_ + 1 + i;
-                std::memcpy(sc.seq, &seq, sizeof seq);
-                std::memcpy(sc.receive_time, &m.receive_time_us, sizeof m.receive_time_us);
-                sc.header = wire::encode_header(m.header);
-                views_.push_back({sc.seq, sizeof sc.seq});
-                views_.push_back(m.topic);
-                views_.push_back({sc.header.data(), sc.header.size()});
-                views_.push_back(m.payload);
-                views_.push_back({sc.receive_time, sizeof sc.receive_time});
+                const auto header = wire::encode_header(m.header);
+                iso::append_msg_record(batch_frame_, {seq_ + 1 + i, m.receive_time_us,
+                                                      {header.data(), header.size()}, m.topic, m.payload});
             }
             // Never block: a PAIR socket whose peer has gone would wait forever. The messages go
             // back to the inbox; the runner's exit is noticed on the next round.
-            if (!iso::send_views(*sock_, views_, true)) {
+            const std::array<std::string_view, 2> parts{iso::kMsg, batch_frame_};
+            if (!iso::send_views(*sock_, parts, true)) {
                 in_flight_count_.store(in_flight_.size());
                 std::lock_guard lock(mu_);
                 for (auto it = batch_.rbegin(); it != batch_.rend(); ++it) inbox_.push_front(std::move(*it));
@@ -686,40 +733,54 @@ class ProcessInstance final : public PluginInstance {
         kill_runner("protocol", "the runner sent " + what);
     }
 
+    // One reply of a 'done' frame: the oldest request in flight is finished. False (the runner
+    // condemned) when it answers a request that was not made.
+    bool complete(const iso::DoneRecord& d) {
+        if (in_flight_.empty() || in_flight_.front().seq != d.seq) {
+            protocol_violation("a reply for request " + std::to_string(d.seq) + ", which was not made");
+            return false;
+        }
+        const InFlight done = in_flight_.front();
+        in_flight_.pop_front();
+        in_flight_count_.store(in_flight_.size());
+        const int64_t now = mono_ns();
+        head_started_ns_ = now;
+        callback_ns_.record(d.took_ns);
+        auto& c = context().counters();
+        if (done.tick) {
+            tick_in_flight_ = false;
+        } else {
+            // Latency up to the plugin, as in-process (where it ends as the callback starts):
+            // the runner says when it began, on the same monotonic clock. A value outside
+            // [receive, now] can only come from a broken runner; it is clamped, not trusted.
+            const int64_t began = std::clamp(d.started_ns, done.receive_mono_ns, now);
+            latency_ns_.record(began - done.receive_mono_ns);
+            c.delivered.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (d.status == TB_E_BAD_DATA && !done.tick) {
+            const uint64_t n = c.bad_data.fetch_add(1, std::memory_order_relaxed);
+            if (n < 5 || n % 10000 == 0) context().log()->warn("bad data: {} (#{})", d.error, n + 1);
+        } else if (d.status != TB_OK) {
+            const uint64_t n = c.callback_errors.fetch_add(1, std::memory_order_relaxed);
+            if (n < 5 || n % 10000 == 0) {
+                context().log()->error("{} failed: {} (code {}, #{})", done.tick ? "on_tick" : "on_message", d.error,
+                                       d.status, n + 1);
+            }
+        }
+        return true;
+    }
+
     void handle(const iso::Frames& f) {
         if (!kill_reason_.empty()) return;  // already condemned; ignore the rest
         const std::string_view verb = f.empty() ? std::string_view() : std::string_view(f[0]);
         if (verb == iso::kDone) {
-            const auto seq = f.size() == 5 ? iso::dec<uint64_t>(f[1]) : std::nullopt;
-            const auto rc = f.size() == 5 ? iso::dec<int32_t>(f[2]) : std::nullopt;
-            const auto took = f.size() == 5 ? iso::dec<int64_t>(f[4]) : std::nullopt;
-            if (!seq || !rc || !took) return protocol_violation("a malformed 'done'");
+            if (f.size() != 2 || f[1].empty()) return protocol_violation("a malformed 'done'");
             if (phase_ != Phase::running && phase_ != Phase::stopping) return protocol_violation("'done' before 'ready'");
-            if (in_flight_.empty() || in_flight_.front().seq != *seq) {
-                return protocol_violation("a reply for request " + std::to_string(*seq) + ", which was not made");
-            }
-            const InFlight done = in_flight_.front();
-            in_flight_.pop_front();
-            in_flight_count_.store(in_flight_.size());
-            const int64_t now = mono_ns();
-            head_started_ns_ = now;
-            callback_ns_.record(*took);
-            auto& c = context().counters();
-            if (done.tick) {
-                tick_in_flight_ = false;
-            } else {
-                latency_ns_.record(now - done.receive_mono_ns);
-                c.delivered.fetch_add(1, std::memory_order_relaxed);
-            }
-            if (*rc == TB_E_BAD_DATA && !done.tick) {
-                const uint64_t n = c.bad_data.fetch_add(1, std::memory_order_relaxed);
-                if (n < 5 || n % 10000 == 0) context().log()->warn("bad data: {} (#{})", f[3], n + 1);
-            } else if (*rc != TB_OK) {
-                const uint64_t n = c.callback_errors.fetch_add(1, std::memory_order_relaxed);
-                if (n < 5 || n % 10000 == 0) {
-                    context().log()->error("{} failed: {} (code {}, #{})", done.tick ? "on_tick" : "on_message", f[3],
-                                           *rc, n + 1);
-                }
+            std::size_t pos = 0;
+            iso::DoneRecord d;
+            while (pos < f[1].size()) {
+                if (!iso::read_done(f[1], pos, d)) return protocol_violation("a malformed 'done'");
+                if (!complete(d)) return;
             }
         } else if (verb == iso::kCall) {
             if (f.size() < 3 || !iso::dec<uint64_t>(f[1])) return protocol_violation("a malformed 'call'");
@@ -892,6 +953,11 @@ class ProcessInstance final : public PluginInstance {
     bool wake_pending_ = false;         // guarded by mu_
     std::string last_error_;            // guarded by mu_
     int wake_fd_ = -1;
+    // The runner's progress page (iso::Progress): a shared memfd mapping, or own_progress_ when
+    // none could be made (then a crash counts every unanswered message as dropped).
+    int progress_fd_ = -1;
+    iso::Progress own_progress_;
+    iso::Progress* progress_ = &own_progress_;
 
     // I/O thread only.
     zmq::context_t zctx_{1};
@@ -908,14 +974,8 @@ class ProcessInstance final : public PluginInstance {
     std::string kill_reason_, kill_detail_, fatal_reason_, fatal_text_;
     std::deque<InFlight> in_flight_;
     // Reused buffers of the send and receive paths (no allocation per message).
-    struct MsgScratch {
-        char seq[8];
-        char receive_time[8];
-        std::array<char, wire::kHeaderSize> header;
-    };
     std::vector<FeedMessagePtr> batch_;
-    std::vector<std::string_view> views_;
-    std::vector<MsgScratch> scratch_;
+    std::string batch_frame_;
     iso::Frames rx_;
     int64_t head_started_ns_ = 0;
     int64_t running_since_ns_ = 0;  // when the current runner reported 'ready'

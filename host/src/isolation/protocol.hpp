@@ -10,9 +10,11 @@
 // Thread safety: stateless helpers; a Frames value is not shared.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -26,9 +28,9 @@ namespace tb::host::isolation {
 
 // Verbs, host -> runner.
 inline constexpr std::string_view kInit = "init";  // config_json, record_budget_per_s f64
-// One to kMaxBatch messages, each as kMsgFrames frames: seq u64, topic, header[24], payload,
-// receive_time_us i64. Batching is what makes isolation cheap: one ZeroMQ message (and one wake-up
-// of the runner) carries as many feed messages as were waiting.
+// One frame holding one to kMaxBatch message records back to back (MsgRecord below). Batching is
+// what makes isolation cheap: one ZeroMQ message (and one wake-up of the runner) carries as many
+// feed messages as were waiting, and one frame costs ZeroMQ the same whatever it holds.
 inline constexpr std::string_view kMsg = "msg";
 inline constexpr std::string_view kTick = "tick";  // seq u64, now_us i64
 inline constexpr std::string_view kRet = "ret";    // call_id u64, status i32, why, value
@@ -37,7 +39,7 @@ inline constexpr std::string_view kStop = "stop";  // (none)
 inline constexpr std::string_view kHello = "hello";        // pid i32, protocol version u32
 inline constexpr std::string_view kReady = "ready";        // (none)
 inline constexpr std::string_view kInitFailed = "init_failed";  // message
-inline constexpr std::string_view kDone = "done";          // seq u64, status i32, error_text, callback_ns i64
+inline constexpr std::string_view kDone = "done";          // one frame: DoneRecord below
 inline constexpr std::string_view kLog = "log";            // level i32, text (no reply)
 inline constexpr std::string_view kCall = "call";          // call_id u64, op, args... (reply: ret)
 inline constexpr std::string_view kPost = "post";          // op (metric, event), args... (no reply)
@@ -53,10 +55,58 @@ inline constexpr std::string_view kOpLog = "log";          // level i32, text (w
                                                            // acknowledged, so they survive a crash)
 
 // Version 2: batched 'msg', one-way 'post' for metrics and events, record budget in 'init'.
-inline constexpr uint32_t kProtocolVersion = 2;
-inline constexpr std::size_t kMsgFrames = 5;   // frames per message in a 'msg' batch
+// Version 3: a 'msg' batch is one frame (was 5 per message), replies come one 'done' frame per
+// batch (was one 4-frame 'done' per message), and the Progress page tells what the runner is doing.
+inline constexpr uint32_t kProtocolVersion = 3;
 inline constexpr std::size_t kMaxBatch = 128;  // messages per 'msg' at most
-inline constexpr std::size_t kMaxFrames = 1 + kMsgFrames * kMaxBatch;  // longest valid message
+inline constexpr std::size_t kMaxFrames = 16;  // no valid message has more frames
+
+// One feed message in a 'msg' frame: seq u64, receive_time_us i64, topic length u32, payload
+// length u32, the 24-byte wire header, then the topic and payload bytes.
+struct MsgRecord {
+    uint64_t seq = 0;
+    int64_t receive_time_us = 0;
+    std::string_view header;  // kHeaderBytes
+    std::string_view topic;
+    std::string_view payload;
+};
+inline constexpr std::size_t kHeaderBytes = 24;
+inline constexpr std::size_t kMsgRecordFixed = 8 + 8 + 4 + 4 + kHeaderBytes;
+
+// Appends `r` to a 'msg' frame being built (r.header must be kHeaderBytes long).
+void append_msg_record(std::string& frame, const MsgRecord& r);
+// Reads the record at `pos` of a 'msg' frame and advances `pos`; false (pos unchanged) when the
+// bytes from `pos` do not start with a whole record.
+bool read_msg_record(std::string_view frame, std::size_t& pos, MsgRecord& out);
+
+// The reply to one message or tick: seq u64, status i32, started_ns i64 (CLOCK_MONOTONIC when the
+// callback began, so the host measures delivery latency up to the plugin), took_ns i64 (the
+// callback's duration), error length u32, then the error text (empty when status is TB_OK). A
+// 'done' frame holds one or more of these back to back: the runner replies once per batch, and
+// at once after a callback that failed.
+struct DoneRecord {
+    uint64_t seq = 0;
+    int32_t status = 0;
+    int64_t started_ns = 0;
+    int64_t took_ns = 0;
+    std::string_view error;
+};
+inline constexpr std::size_t kDoneFixed = 8 + 4 + 8 + 8 + 4;
+void append_done(std::string& frame, const DoneRecord& r);
+// As read_msg_record, for a 'done' frame.
+bool read_done(std::string_view frame, std::size_t& pos, DoneRecord& out);
+
+// A shared page the runner updates around every callback (a memfd the host creates per instance
+// and hands over as --progress-fd). Replies come per batch, so the host reads this to time the
+// running callback (watchdog) and, when a runner dies, to tell which in-flight messages it had
+// handled. Only the runner writes; a plugin that scribbles on it can fool its own watchdog and
+// counters, nothing else (the host reads it as numbers and bounds them).
+struct Progress {
+    std::atomic<uint64_t> done_seq{0};   // the latest request whose callback returned
+    std::atomic<int64_t> started_ns{0};  // CLOCK_MONOTONIC when the latest callback began
+};
+static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<int64_t>::is_always_lock_free);
+inline constexpr int kProgressFd = 3;  // the descriptor number the runner finds it under
 
 // Exit codes the runner uses for conditions it detects itself (anything else is the plugin's).
 inline constexpr int kExitUsage = 120;          // bad command line
@@ -86,8 +136,8 @@ std::optional<T> dec(std::string_view s) {
 
 // Send all frames (blocking unless `dontwait`). False when the socket refused.
 bool send_frames(zmq::socket_t& sock, const Frames& frames, bool dontwait = false);
-// The same from views (no copy of topics and payloads into strings first).
-bool send_views(zmq::socket_t& sock, const std::vector<std::string_view>& frames, bool dontwait = false);
+// The same from views (no copy into strings first).
+bool send_views(zmq::socket_t& sock, std::span<const std::string_view> frames, bool dontwait = false);
 // Receive one multipart message (blocking unless `dontwait`); nullopt when nothing was there. A
 // message of more than kMaxFrames frames is drained and returned as {"<too many frames>"}.
 std::optional<Frames> recv_frames(zmq::socket_t& sock, bool dontwait);
