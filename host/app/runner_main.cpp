@@ -334,6 +334,7 @@ struct Args {
     pid_t host_pid = 0;
     int progress_fd = -1;
     uint64_t memory_mb = 0, cpu_s = 0;
+    int nice = 0;
 };
 
 Args parse_args(int argc, char** argv) {
@@ -350,6 +351,7 @@ Args parse_args(int argc, char** argv) {
             else if (k == "--cpu-limit-s") a.cpu_s = std::stoull(v);
             else if (k == "--cgroup") a.cgroup_procs = v;
             else if (k == "--progress-fd") a.progress_fd = std::stoi(v);
+            else if (k == "--nice") a.nice = std::stoi(v);
             else die(iso::kExitUsage, "unknown option '" + k + "'");
         } catch (const std::logic_error&) {
             die(iso::kExitUsage, "option '" + k + "' needs a number, not '" + v + "'");
@@ -358,7 +360,8 @@ Args parse_args(int argc, char** argv) {
     if (a.plugin.empty() || a.endpoint.empty() || a.host_pid <= 0) {
         die(iso::kExitUsage,
             "usage: testbed-runner --plugin FILE.so --endpoint ipc://... --host-pid PID [--progress-fd FD] "
-            "[--memory-limit-mb N] [--cpu-limit-s N] [--cgroup CGROUP.PROCS] (started by testbed-host, not by hand)");
+            "[--memory-limit-mb N] [--cpu-limit-s N] [--cgroup CGROUP.PROCS] [--nice N] (started by testbed-host, "
+            "not by hand)");
     }
     return a;
 }
@@ -401,6 +404,16 @@ int main(int argc, char** argv) {
                      static_cast<int>(getpid()), static_cast<unsigned long long>(args.memory_mb));
     }
     if (args.cpu_s > 0) set_limit(RLIMIT_CPU, args.cpu_s, args.cpu_s + 1, "RLIMIT_CPU");
+    // Below the host in CPU priority (nice is inherited; this adds to it, capped at 19), so a
+    // busy plugin cannot delay the host, its control plane (an emergency stop) or an operator's
+    // commands on a small machine.
+    if (args.nice > 0) {
+        errno = 0;
+        if (::nice(args.nice) == -1 && errno != 0) {
+            die(iso::kExitUsage, "cannot lower the runner's priority by " + std::to_string(args.nice) + ": " +
+                                     std::strerror(errno));
+        }
+    }
     // The host's view of our progress (iso::Progress); a private one when run without a host page.
     static iso::Progress own_progress;
     iso::Progress* progress = &own_progress;
@@ -461,6 +474,17 @@ int main(int argc, char** argv) {
                     if (!tick_seq || !dec<int64_t>(f[2])) bad("'tick' frame sizes");
                     seq = *tick_seq;
                 }
+                const bool last = !is_msg || pos == f[1].size();
+                if (is_msg && seq <= progress->skip_through.load(std::memory_order_acquire)) {
+                    // Suspended meanwhile: answered, not delivered. done_seq is not advanced, so
+                    // should the runner die now, these still count as not delivered.
+                    iso::append_done(done_frame, {seq, iso::kSkipped, 0, 0, {}});
+                    if (last) {
+                        lk.send_views({iso::kDone, done_frame});
+                        done_frame.clear();
+                    }
+                    continue;
+                }
                 int32_t rc = TB_OK;
                 error_text.clear();
                 const int64_t t0 = tb::host::mono_ns();
@@ -492,9 +516,9 @@ int main(int argc, char** argv) {
                 // The progress page says at once that this one is done (a crash now loses nothing
                 // the plugin handled); the replies go together at the end of the batch, or at once
                 // after a failure, so its error is reported even if the next message crashes.
+                if (rc == iso::kSkipped) rc = TB_E_INTERNAL;  // a plugin cannot claim a skip
                 iso::append_done(done_frame, {seq, rc, t0, tb::host::mono_ns() - t0, error_text});
                 progress->done_seq.store(seq, std::memory_order_release);
-                const bool last = !is_msg || pos == f[1].size();
                 if (last || rc != TB_OK) {
                     lk.send_views({iso::kDone, done_frame});
                     done_frame.clear();

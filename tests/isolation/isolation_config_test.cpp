@@ -22,6 +22,7 @@ TEST(IsolationConfig, UntrustedPluginsRunInAProcessWithDefaultLimits) {
     EXPECT_EQ(p.callback_deadline_ms, 2000);
     EXPECT_EQ(p.memory_limit_mb, 1024u);
     EXPECT_EQ(p.cpu_limit_s, 0u);
+    EXPECT_EQ(p.nice, 10);
     EXPECT_EQ(p.publish_budget_per_s, 0.0);
     EXPECT_EQ(p.record_budget_per_s, 0.0);
     auto t = parse("trusted = true\n");
@@ -32,7 +33,7 @@ TEST(IsolationConfig, UntrustedPluginsRunInAProcessWithDefaultLimits) {
 TEST(IsolationConfig, KeysAreRead) {
     auto c = parse("restart_max = 2\nrestart_backoff_ms = 50\nrestart_backoff_max_ms = 400\n"
                    "callback_deadline_ms = 300\nmemory_limit_mb = 256\ncpu_limit_s = 3\n"
-                   "publish_budget_per_s = 12.5\nrecord_budget_per_s = 40\nrestart_reset_s = 0\n");
+                   "publish_budget_per_s = 12.5\nrecord_budget_per_s = 40\nrestart_reset_s = 0\nnice = 0\n");
     ASSERT_TRUE(c) << c.error().message;
     const auto& p = c->plugins.at(0);
     EXPECT_EQ(p.restart_max, 2);
@@ -42,6 +43,7 @@ TEST(IsolationConfig, KeysAreRead) {
     EXPECT_EQ(p.callback_deadline_ms, 300);
     EXPECT_EQ(p.memory_limit_mb, 256u);
     EXPECT_EQ(p.cpu_limit_s, 3u);
+    EXPECT_EQ(p.nice, 0);
     EXPECT_DOUBLE_EQ(p.publish_budget_per_s, 12.5);
     EXPECT_DOUBLE_EQ(p.record_budget_per_s, 40.0);
 }
@@ -57,6 +59,8 @@ TEST(IsolationConfig, BadValuesNameTheKeyAndTheLine) {
         {"cpu_limit_s = \"1\"\n", "'cpu_limit_s' must be an integer"},
         {"restart_reset_s = -5\n", "restart_reset_s"},
         {"restart_reset_s = 1.5\n", "'restart_reset_s' must be an integer"},
+        {"nice = -5\n", "'nice' must not be negative"},
+        {"nice = 20\n", "nice must be 0"},
     };
     for (const auto& [keys, want] : cases) {
         auto c = parse(keys);

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <unistd.h>
@@ -505,6 +506,28 @@ TEST(Isolation, ARunnerSpeakingAnotherProtocolVersionIsRefusedClearly) {
     expect_contained(r);
     r.stop_and_stats();
     EXPECT_EQ(r.exit_code(), 0) << r.host().err();
+}
+
+// The nice value of a process (field 19 of /proc/<pid>/stat).
+int nice_of(int pid) {
+    const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 19; ++i) rest >> field;
+    return std::stoi(field);
+}
+
+// A runner runs below the host's priority (nice = 10 steps by default), so a busy plugin cannot
+// starve the host or an operator's emergency stop; nice = 0 keeps the host's priority.
+TEST(Isolation, RunnersRunBelowTheHostsPriority) {
+    Rig r({{"low", "tb_test_hostile", "process", "", ""}, {"same", "tb_test_hostile", "process", "nice = 0", ""}});
+    ASSERT_TRUE(r.ready()) << r.host().err();
+    const int host_nice = nice_of(r.host().pid());
+    std::multiset<int> seen;
+    for (int pid : children_named(r.host().pid(), "testbed-runner")) seen.insert(nice_of(pid));
+    EXPECT_EQ(seen, (std::multiset<int>{host_nice, std::min(19, host_nice + 10)}));
+    r.stop_and_stats("low");
+    EXPECT_EQ(r.exit_code(), 0);
 }
 
 TEST(Isolation, RunnersEndWithAnOrderlyHostStop) {

@@ -220,7 +220,7 @@ class Parser {
                 if (auto e = check_keys(*t, "plugins", {"name", "library", "trusted", "isolation",
                                                         "inbox_capacity", "overflow", "config", "restart_max",
                                                         "restart_backoff_ms", "restart_backoff_max_ms", "restart_reset_s",
-                                                        "callback_deadline_ms", "memory_limit_mb", "cpu_limit_s",
+                                                        "callback_deadline_ms", "memory_limit_mb", "cpu_limit_s", "nice",
                                                         "publish_budget_per_s", "record_budget_per_s"})) {
                     return *e;
                 }
@@ -240,6 +240,7 @@ class Parser {
                 if (auto e = get(*t, "callback_deadline_ms", p.callback_deadline_ms, "an integer")) return *e;
                 if (auto e = get(*t, "memory_limit_mb", p.memory_limit_mb, "an integer")) return *e;
                 if (auto e = get(*t, "cpu_limit_s", p.cpu_limit_s, "an integer")) return *e;
+                if (auto e = get(*t, "nice", p.nice, "an integer")) return *e;
                 for (auto [key, dst] : {std::pair{"publish_budget_per_s", &p.publish_budget_per_s},
                                         {"record_budget_per_s", &p.record_budget_per_s}}) {
                     if (const toml::node* b = t->get(key)) {
@@ -257,6 +258,10 @@ class Parser {
                 if (p.restart_reset_s < 0) {
                     return error(*t, "restart_reset_s must be 0 (the restart budget is never refilled) or a number "
                                      "of seconds the runner must stay up to get its restart budget back");
+                }
+                if (p.nice < 0 || p.nice > 19) {
+                    return error(*t, "nice must be 0 (the host's own priority) to 19 (the lowest): how many steps "
+                                     "below the host the runner runs; it may yield to the host, never take priority over it");
                 }
                 if (p.memory_limit_mb > 0 && p.memory_limit_mb < 64) {
                     return error(*t, "memory_limit_mb must be 0 (no limit) or at least 64: the runner itself needs address space");

@@ -43,7 +43,7 @@ struct PluginSpec {
     Isolation isolation = Isolation::in_process;
     std::size_t inbox_capacity = 10000;
     OverflowPolicy overflow = OverflowPolicy::drop_newest;
-    // Containment (docs/isolation.md). The first seven apply to isolation = "process" only; the
+    // Containment (docs/isolation.md). The first eight apply to isolation = "process" only; the
     // budgets apply in both modes. 0 means "no limit" for limits and budgets.
     int restart_max = 5;                     // restarts before the plugin is left `failed`
     int64_t restart_backoff_ms = 200;        // first back-off; doubles per restart, with jitter
@@ -52,6 +52,7 @@ struct PluginSpec {
     int64_t callback_deadline_ms = 2000;     // watchdog: a longer callback is a hang
     uint64_t memory_limit_mb = 1024;         // per-runner cgroup (RSS) where possible, else RLIMIT_AS
     uint64_t cpu_limit_s = 0;                // RLIMIT_CPU, CPU seconds per runner process
+    int nice = 10;                           // runner's priority below the host's, in nice steps (0..19)
     double publish_budget_per_s = 0;         // publications per second (token bucket)
     double record_budget_per_s = 0;          // metric samples + events per second (token bucket)
     nlohmann::json config = nlohmann::json::object();  // [plugins.config] as JSON

@@ -59,6 +59,7 @@ ProcessOptions process_options_for(const PluginSpec* spec, int64_t run_id, const
         po.callback_deadline = std::chrono::milliseconds(spec->callback_deadline_ms);
         po.memory_limit_mb = spec->memory_limit_mb;
         po.cpu_limit_s = spec->cpu_limit_s;
+        po.nice = spec->nice;
         po.record_budget_per_s = spec->record_budget_per_s;
         po.restart_reset = std::chrono::seconds(spec->restart_reset_s);
     }
@@ -162,6 +163,9 @@ class ProcessInstance final : public PluginInstance {
         // Remembered, so a plugin suspended while its runner is down (back-off, restarting) comes
         // back suspended after the restart instead of running.
         suspended_.store(suspended);
+        // What is already on its way to the runner is skipped there, not delivered; on resume,
+        // only what was sent before stays skipped (set before the state lets new batches go).
+        progress_->skip_through.store(suspended ? UINT64_MAX : sent_through_.load());
         PluginState expected = suspended ? PluginState::running : PluginState::suspended;
         if (state_.compare_exchange_strong(expected, suspended ? PluginState::suspended : PluginState::running) &&
             suspended) {
@@ -172,8 +176,9 @@ class ProcessInstance final : public PluginInstance {
     }
 
     // After set_suspended(true) the I/O thread sends nothing more, but up to a window of messages
-    // may already be on their way to the runner and will still reach the plugin: the suspension
-    // is only complete (the plugin receives nothing more) once their replies are in. (The
+    // may already be on their way to the runner: the suspension is only complete (the plugin
+    // receives nothing more) once their replies are in. The runner skips them (the progress
+    // page's skip_through), so this waits for the callback running now at most. (The
     // emergency-stop benchmark saw a whole window delivered after the acknowledgement before.)
     bool wait_idle(std::chrono::milliseconds timeout) override {
         const int64_t until = mono_ns() + ns(timeout);
@@ -212,6 +217,7 @@ class ProcessInstance final : public PluginInstance {
         j["memory_limit_mb"] = opt_.memory_limit_mb;
         j["memory_cgroup"] = opt_.memory_limit_mb > 0 && iso::cgroup_support().available;
         j["cpu_limit_s"] = opt_.cpu_limit_s;
+        j["nice"] = opt_.nice;
         j["callback_deadline_ms"] = opt_.callback_deadline.count();
         std::lock_guard lock(mu_);
         j["last_error"] = last_error_.empty() ? nlohmann::json() : nlohmann::json(last_error_);
@@ -270,10 +276,11 @@ class ProcessInstance final : public PluginInstance {
             }
         }
         if (opt_.cpu_limit_s > 0) args.insert(args.end(), {"--cpu-limit-s", std::to_string(opt_.cpu_limit_s)});
+        if (opt_.nice > 0) args.insert(args.end(), {"--nice", std::to_string(opt_.nice)});
         posix_spawn_file_actions_t files;
         posix_spawn_file_actions_init(&files);
         if (progress_fd_ >= 0) {
-            progress_->done_seq.store(0);
+            progress_->done_seq.store(0);  // skip_through stays: a suspension outlives a runner
             progress_->started_ns.store(0);
             posix_spawn_file_actions_adddup2(&files, progress_fd_, iso::kProgressFd);
             args.insert(args.end(), {"--progress-fd", std::to_string(iso::kProgressFd)});
@@ -716,6 +723,7 @@ class ProcessInstance final : public PluginInstance {
             }
             if (in_flight_.empty()) head_started_ns_ = mono_ns();
             for (const auto& m : batch_) in_flight_.push_back({++seq_, false, m->receive_mono_ns});
+            sent_through_.store(seq_);
             in_flight_count_.store(in_flight_.size());
         }
     }
@@ -745,8 +753,13 @@ class ProcessInstance final : public PluginInstance {
         in_flight_count_.store(in_flight_.size());
         const int64_t now = mono_ns();
         head_started_ns_ = now;
-        callback_ns_.record(d.took_ns);
         auto& c = context().counters();
+        if (d.status == iso::kSkipped) {  // arrived at the runner after a suspension
+            if (done.tick) tick_in_flight_ = false;
+            else c.dropped_not_running.fetch_add(1, std::memory_order_relaxed);
+            return true;
+        }
+        callback_ns_.record(d.took_ns);
         if (done.tick) {
             tick_in_flight_ = false;
         } else {
@@ -945,6 +958,7 @@ class ProcessInstance final : public PluginInstance {
     std::atomic<int> restarts_total_{0};  // all restarts of this run
     std::atomic<bool> suspended_{false};
     std::atomic<std::size_t> in_flight_count_{0};  // in_flight_.size(), for wait_idle()
+    std::atomic<uint64_t> sent_through_{0};        // the last seq sent to a runner
     std::atomic<uint64_t> incidents_{0};
     std::atomic<int> runner_pid_{0};
 

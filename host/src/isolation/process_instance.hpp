@@ -39,8 +39,9 @@ struct ProcessOptions {
     std::chrono::milliseconds start_timeout{10000};  // spawn + load + create + start
     uint64_t memory_limit_mb = 0;  // 0 = none
     uint64_t cpu_limit_s = 0;      // 0 = none
+    int nice = 10;                 // nice steps below the host: the runner yields the CPU to the host
     uint32_t tick_interval_ms = 0; // 0 = the plugin has no on_tick
-    std::size_t window = 512;      // messages sent to the runner before their replies arrive
+    std::size_t window = 2048;     // messages sent to the runner before their replies arrive
     double record_budget_per_s = 0;  // mirrored by the runner for its one-way records (0 = none)
 };
 

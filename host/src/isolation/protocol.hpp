@@ -58,7 +58,7 @@ inline constexpr std::string_view kOpLog = "log";          // level i32, text (w
 // Version 3: a 'msg' batch is one frame (was 5 per message), replies come one 'done' frame per
 // batch (was one 4-frame 'done' per message), and the Progress page tells what the runner is doing.
 inline constexpr uint32_t kProtocolVersion = 3;
-inline constexpr std::size_t kMaxBatch = 128;  // messages per 'msg' at most
+inline constexpr std::size_t kMaxBatch = 512;  // messages per 'msg' at most
 inline constexpr std::size_t kMaxFrames = 16;  // no valid message has more frames
 
 // One feed message in a 'msg' frame: seq u64, receive_time_us i64, topic length u32, payload
@@ -102,9 +102,16 @@ bool read_done(std::string_view frame, std::size_t& pos, DoneRecord& out);
 // handled. Only the runner writes; a plugin that scribbles on it can fool its own watchdog and
 // counters, nothing else (the host reads it as numbers and bounds them).
 struct Progress {
-    std::atomic<uint64_t> done_seq{0};   // the latest request whose callback returned
-    std::atomic<int64_t> started_ns{0};  // CLOCK_MONOTONIC when the latest callback began
+    std::atomic<uint64_t> done_seq{0};   // runner: the latest request whose callback returned
+    std::atomic<int64_t> started_ns{0};  // runner: CLOCK_MONOTONIC when the latest callback began
+    // host: messages up to this seq are not to be delivered (the plugin was suspended); the runner
+    // answers them with kSkipped instead of calling the plugin, so a suspension waits for one
+    // callback at most, not for a window of messages already on their way.
+    std::atomic<uint64_t> skip_through{0};
 };
+// The status of a done record for a message the runner skipped (Progress::skip_through). No
+// plugin status can be this: the runner reports a plugin that returns it as TB_E_INTERNAL.
+inline constexpr int32_t kSkipped = INT32_MIN;
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<int64_t>::is_always_lock_free);
 inline constexpr int kProgressFd = 3;  // the descriptor number the runner finds it under
 
