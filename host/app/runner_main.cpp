@@ -54,10 +54,18 @@ namespace {
 #define TB_RUNNER_ASAN 1
 #endif
 #endif
-#ifdef TB_RUNNER_ASAN
-constexpr bool kAddressSanitizer = true;
+#if defined(__SANITIZE_THREAD__)
+#define TB_RUNNER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TB_RUNNER_TSAN 1
+#endif
+#endif
+// ASan and TSan reserve terabytes of address space for their shadow memory at start.
+#if defined(TB_RUNNER_ASAN) || defined(TB_RUNNER_TSAN)
+constexpr bool kShadowSanitizer = true;
 #else
-constexpr bool kAddressSanitizer = false;
+constexpr bool kShadowSanitizer = false;
 #endif
 
 [[noreturn]] void die(int code, const std::string& text) {
@@ -376,6 +384,12 @@ extern "C" const char* __asan_default_options() {
     return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:abort_on_error=1";
 }
 #endif
+#ifdef TB_RUNNER_TSAN
+// The same for ThreadSanitizer, which would report a plugin's crash and exit with status 66.
+extern "C" const char* __tsan_default_options() {
+    return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0";
+}
+#endif
 
 int main(int argc, char** argv) {
     const Args args = parse_args(argc, argv);
@@ -392,15 +406,15 @@ int main(int argc, char** argv) {
     }
     // Ctrl-C in a terminal reaches the whole process group; the host stops us in order instead.
     std::signal(SIGINT, SIG_IGN);
-    if (args.memory_mb > 0 && !kAddressSanitizer) {
+    if (args.memory_mb > 0 && !kShadowSanitizer) {
         const rlim_t bytes = static_cast<rlim_t>(args.memory_mb) * 1024 * 1024;
         set_limit(RLIMIT_AS, bytes, bytes, "RLIMIT_AS");
     } else if (args.memory_mb > 0) {
-        // ASan reserves terabytes of address space up front: under RLIMIT_AS nothing would run.
+        // ASan and TSan reserve terabytes of address space up front: under RLIMIT_AS nothing would run.
         // The cgroup memory limit (when the host could create one) still holds.
         std::fprintf(stderr,
-                     "testbed-runner[%d]: built with AddressSanitizer: RLIMIT_AS (memory_limit_mb = %llu) is not "
-                     "set; only a cgroup memory limit applies\n",
+                     "testbed-runner[%d]: built with AddressSanitizer or ThreadSanitizer: RLIMIT_AS "
+                     "(memory_limit_mb = %llu) is not set; only a cgroup memory limit applies\n",
                      static_cast<int>(getpid()), static_cast<unsigned long long>(args.memory_mb));
     }
     if (args.cpu_s > 0) set_limit(RLIMIT_CPU, args.cpu_s, args.cpu_s + 1, "RLIMIT_CPU");
@@ -437,10 +451,10 @@ int main(int argc, char** argv) {
     const tb_plugin_desc& desc = (*lib)->desc();
     for (const auto& m : (*lib)->manifest().metrics) g_rules.metrics.insert(m.name);
     lk.send({std::string(iso::kHello), iso::enc<int32_t>(static_cast<int32_t>(getpid())), enc<uint32_t>(iso::kProtocolVersion)});
-    if (args.memory_mb > 0 && kAddressSanitizer) {
+    if (args.memory_mb > 0 && kShadowSanitizer) {
         lk.send({std::string(iso::kLog), enc<int32_t>(TB_LOG_INFO),
-                 "testbed-runner is built with AddressSanitizer: memory_limit_mb is not applied as RLIMIT_AS "
-                 "(only a cgroup memory limit applies)"});
+                 "testbed-runner is built with AddressSanitizer or ThreadSanitizer: memory_limit_mb is not "
+                 "applied as RLIMIT_AS (only a cgroup memory limit applies)"});
     }
 
     void* self = nullptr;

@@ -268,10 +268,11 @@ TEST(Isolation, CpuLimitEndsARunawayRunner) {
     EXPECT_EQ(r.exit_code(), 0);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
+// ASan and TSan builds: their runner cannot live under RLIMIT_AS (terabytes of shadow memory).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kAsan = true;
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 constexpr bool kAsan = true;
 #else
 constexpr bool kAsan = false;
@@ -311,7 +312,8 @@ TEST(Isolation, UnboundedAllocationHitsTheMemoryLimit) {
     ASSERT_TRUE(r.ready()) << r.host().err();
     const bool cgroups = host_uses_cgroups(r.host());
     if (kAsan && !cgroups) {
-        GTEST_SKIP() << "built with AddressSanitizer, whose runner cannot live under RLIMIT_AS, and this host "
+        GTEST_SKIP() << "built with AddressSanitizer or ThreadSanitizer, whose runner cannot live under "
+                        "RLIMIT_AS, and this host "
                         "cannot create cgroups (not root / not delegated): no memory limit to test";
     }
     if (cgroups) {
@@ -339,7 +341,8 @@ TEST(Isolation, UnboundedAllocationHitsTheMemoryLimit) {
 
 TEST(Isolation, WithoutCgroupsTheAddressSpaceLimitHolds) {
     if (kAsan) {
-        GTEST_SKIP() << "built with AddressSanitizer: the runner does not set RLIMIT_AS (ASan reserves terabytes "
+        GTEST_SKIP() << "built with AddressSanitizer or ThreadSanitizer: the runner does not set RLIMIT_AS "
+                        "(they reserve terabytes "
                         "of address space), so without cgroups there is no memory limit to test";
     }
     Rig r({{"bad", "tb_test_hostile", "process", "restart_max = 1\nrestart_backoff_ms = 50\nmemory_limit_mb = 256",
