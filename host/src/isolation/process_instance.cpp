@@ -162,10 +162,15 @@ class ProcessInstance final : public PluginInstance {
     void set_suspended(bool suspended) override {
         // Remembered, so a plugin suspended while its runner is down (back-off, restarting) comes
         // back suspended after the restart instead of running.
-        suspended_.store(suspended);
+        const bool was_suspended = suspended_.exchange(suspended);
         // What is already on its way to the runner is skipped there, not delivered; on resume,
-        // only what was sent before stays skipped (set before the state lets new batches go).
-        progress_->skip_through.store(suspended ? UINT64_MAX : sent_through_.load());
+        // only what was sent before stays skipped (set before the state lets new batches go). A
+        // resume of a plugin that was not suspended changes nothing: its messages in flight count.
+        if (suspended) {
+            progress_->skip_through.store(UINT64_MAX);
+        } else if (was_suspended) {
+            progress_->skip_through.store(sent_through_.load());
+        }
         PluginState expected = suspended ? PluginState::running : PluginState::suspended;
         if (state_.compare_exchange_strong(expected, suspended ? PluginState::suspended : PluginState::running) &&
             suspended) {
