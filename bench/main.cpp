@@ -4,20 +4,19 @@
 // Every figure is printed next to a raw limit measured in the same run on the same transport, as
 // a ratio, because on a shared machine absolute figures drift from run to run.
 // Thread safety: single-threaded driver; the measurements start and join their own threads.
-#include "extras.hpp"
-#include "isolation_bench.hpp"
-#include "raw.hpp"
-#include "workloads.hpp"
-
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+
+#include "extras.hpp"
+#include "isolation_bench.hpp"
+#include "raw.hpp"
+#include "workloads.hpp"
 
 namespace tb::bench {
 namespace {
@@ -193,11 +192,10 @@ int suite(const std::string& mode, const std::string& json_file, const std::set<
         for (const std::string trust : {"isolated", "in-process"}) {
             progress("emergency stop, " + trust + " trial plugin, " +
                      std::to_string(x.stop_cycles) + " suspend/resume cycle(s)");
-            const auto r = run_stop(c, endpoint("ipc", "stop-" + trust), x.stop_rate,
-                                    x.stop_cycles, trust);
-            const std::string at = " at " + std::to_string(static_cast<int>(x.stop_rate)) +
-                                   "/s, " + trust + ", worst of " +
-                                   std::to_string(x.stop_cycles);
+            const auto r =
+                run_stop(c, endpoint("ipc", "stop-" + trust), x.stop_rate, x.stop_cycles, trust);
+            const std::string at = " at " + std::to_string(static_cast<int>(x.stop_rate)) + "/s, " +
+                                   trust + ", worst of " + std::to_string(x.stop_cycles);
             add({"emergency stop", "suspend -> last delivery" + at, "ms", r.cmd_to_last_ms, 100,
                  true, r.verified, r.detail});
             add({"emergency stop", "suspend -> host applied" + at, "ms", r.cmd_to_applied_ms, 100,
@@ -242,29 +240,34 @@ int suite(const std::string& mode, const std::string& json_file, const std::set<
         w6.runner = c.paths.bin / "testbed-runner";
         w6.plugin = c.paths.bench_plugins / "bench_sink_all.so";
         w6.messages = mode == "tiny" ? 2'000 : mode == "quick" ? 50'000 : 200'000;
-        w6.paced_time = std::chrono::milliseconds(mode == "tiny" ? 500 : mode == "quick" ? 2000 : 5000);
-        progress("W6 isolation: in-process vs testbed-runner (" + std::to_string(w6.messages) + " messages, then " +
-                 std::to_string(static_cast<int>(w6.rate)) + "/s)");
+        w6.paced_time = std::chrono::milliseconds(mode == "tiny"    ? 500
+                                                  : mode == "quick" ? 2000
+                                                                    : 5000);
+        progress("W6 isolation: in-process vs testbed-runner (" + std::to_string(w6.messages) +
+                 " messages, then " + std::to_string(static_cast<int>(w6.rate)) + "/s)");
         const auto r = run_w6(w6);
         const std::string rate = std::to_string(static_cast<int>(w6.rate / 1000)) + "k/s";
         add({"W6 isolation", "msgs/s isolated vs in-process (200 B)", "/s", r.isolated.msgs_per_s,
              r.in_process.msgs_per_s, false, r.verified, r.detail + "; target ratio >= 0.30"});
-        add({"W6 isolation", "msgs/s with 1 metric/msg, isolated vs in-process", "/s", r.isolated.metric_msgs_per_s,
-             r.in_process.metric_msgs_per_s, false, r.verified, ""});
-        add({"W6 isolation", "p99 latency at " + rate + " isolated vs in-process", "us", r.isolated.p99_us,
-             r.in_process.p99_us, false, r.verified,
-             "added p99: " + std::to_string(static_cast<int>(r.isolated.p99_us - r.in_process.p99_us)) +
+        add({"W6 isolation", "msgs/s with 1 metric/msg, isolated vs in-process", "/s",
+             r.isolated.metric_msgs_per_s, r.in_process.metric_msgs_per_s, false, r.verified, ""});
+        add({"W6 isolation", "p99 latency at " + rate + " isolated vs in-process", "us",
+             r.isolated.p99_us, r.in_process.p99_us, false, r.verified,
+             "added p99: " +
+                 std::to_string(static_cast<int>(r.isolated.p99_us - r.in_process.p99_us)) +
                  " us, target < 200 us"});
         // The runner link is one ZeroMQ ipc hop that the in-process path does not take: the
         // transport's own one-way latency at the same rate is the floor of what isolation adds.
         if (!raw_latency.count("ipc") && w6.rate == z.w3_rate) {
             progress("raw ZeroMQ one-way latency over ipc (for W6)");
-            raw_latency["ipc"] = raw_zmq_latency(endpoint("ipc", "rawlat-w6"), w6.rate, z.raw_lat_time);
+            raw_latency["ipc"] =
+                raw_zmq_latency(endpoint("ipc", "rawlat-w6"), w6.rate, z.raw_lat_time);
         }
         if (raw_latency.count("ipc")) {
             const double added = r.isolated.p99_us - r.in_process.p99_us;
-            add({"W6 isolation", "added p99 at " + rate + " vs raw ZeroMQ one-way p99, ipc", "us", added,
-                 raw_latency["ipc"].p99_us, false, r.verified, "the runner link is one ZeroMQ ipc hop"});
+            add({"W6 isolation", "added p99 at " + rate + " vs raw ZeroMQ one-way p99, ipc", "us",
+                 added, raw_latency["ipc"].p99_us, false, r.verified,
+                 "the runner link is one ZeroMQ ipc hop"});
         }
     }
     // ---- end W6 ----

@@ -11,15 +11,10 @@
 //
 // Thread safety: the runner's main thread drives the plugin; host API calls from threads the
 // plugin starts itself are serialised on the link's mutex.
-#include "bus/feed_message.hpp"
-#include "common/clock.hpp"
-#include "isolation/protocol.hpp"
-#include "loader/plugin_library.hpp"
-#include "runtime/in_process.hpp"
-#include "runtime/plugin_context.hpp"
-#include "wire/wire.hpp"
-
-#include <zmq.hpp>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -35,11 +30,16 @@
 #include <new>
 #include <set>
 #include <string>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <thread>
-#include <unistd.h>
+#include <zmq.hpp>
+
+#include "bus/feed_message.hpp"
+#include "common/clock.hpp"
+#include "isolation/protocol.hpp"
+#include "loader/plugin_library.hpp"
+#include "runtime/in_process.hpp"
+#include "runtime/plugin_context.hpp"
+#include "wire/wire.hpp"
 
 namespace iso = tb::host::isolation;
 using iso::dec;
@@ -76,8 +76,9 @@ constexpr bool kShadowSanitizer = false;
 
 // The runner's half of the host link.
 class Link {
-   public:
-    Link(const std::string& endpoint, pid_t host_pid) : sock_(ctx_, zmq::socket_type::pair), host_pid_(host_pid) {
+ public:
+    Link(const std::string& endpoint, pid_t host_pid)
+        : sock_(ctx_, zmq::socket_type::pair), host_pid_(host_pid) {
         sock_.set(zmq::sockopt::linger, 200);
         sock_.set(zmq::sockopt::sndhwm, 0);
         sock_.set(zmq::sockopt::rcvhwm, 0);
@@ -143,7 +144,7 @@ class Link {
         }
     }
 
-   private:
+ private:
     // Caller holds mu_.
     std::optional<iso::Frames> recv_polled(std::chrono::milliseconds timeout) {
         zmq::pollitem_t item{static_cast<void*>(sock_), 0, ZMQ_POLLIN, 0};
@@ -190,13 +191,17 @@ void api_log(void* ctx, int32_t level, const char* msg) {
     }
 }
 
-tb_status api_publish(void* ctx, const char* topic, const void* data, size_t size, int32_t content_type, tb_error* err) {
+tb_status api_publish(void* ctx, const char* topic, const void* data, size_t size,
+                      int32_t content_type, tb_error* err) {
     if (topic == nullptr || (data == nullptr && size > 0)) {
-        tb::host::fill_error(err, TB_E_INVALID_ARG, "publish: topic is null, or data is null with a non-zero size");
+        tb::host::fill_error(err, TB_E_INVALID_ARG,
+                             "publish: topic is null, or data is null with a non-zero size");
         return TB_E_INVALID_ARG;
     }
     std::string bytes(static_cast<const char*>(data), size);
-    return finish(link(ctx).call({std::string(iso::kOpPublish), topic, std::move(bytes), enc<int32_t>(content_type)}), err);
+    return finish(link(ctx).call({std::string(iso::kOpPublish), topic, std::move(bytes),
+                                  enc<int32_t>(content_type)}),
+                  err);
 }
 
 // Metrics and events are one-way ('post'): the plugin does not wait a round trip per record. The
@@ -214,7 +219,8 @@ struct RecordRules {
         if (budget_per_s <= 0) return true;
         std::lock_guard lock(mu);
         const int64_t now = tb::host::mono_ns();
-        tokens = std::min(budget_per_s, tokens + static_cast<double>(now - tokens_at_ns) * 1e-9 * budget_per_s);
+        tokens = std::min(budget_per_s,
+                          tokens + static_cast<double>(now - tokens_at_ns) * 1e-9 * budget_per_s);
         tokens_at_ns = now;
         if (tokens < 1) return false;
         tokens -= 1;
@@ -223,37 +229,43 @@ struct RecordRules {
 };
 RecordRules g_rules;
 
-tb_status api_record_metric(void* ctx, const char* name, const char* subject, double value, int64_t time_us, tb_error* err) {
+tb_status api_record_metric(void* ctx, const char* name, const char* subject, double value,
+                            int64_t time_us, tb_error* err) {
     if (name == nullptr) {
         tb::host::fill_error(err, TB_E_INVALID_ARG, "record_metric: name is null");
         return TB_E_INVALID_ARG;
     }
-    link(ctx).send({std::string(iso::kPost), std::string(iso::kOpMetric), name, str(subject), enc<double>(value),
-                    enc<int64_t>(time_us)});
+    link(ctx).send({std::string(iso::kPost), std::string(iso::kOpMetric), name, str(subject),
+                    enc<double>(value), enc<int64_t>(time_us)});
     if (g_rules.metrics.find(std::string_view(name)) == g_rules.metrics.end()) {
-        tb::host::fill_error(err, TB_E_NOT_FOUND,
-                             "record_metric: metric '" + std::string(name) + "' is not declared in the manifest");
+        tb::host::fill_error(
+            err, TB_E_NOT_FOUND,
+            "record_metric: metric '" + std::string(name) + "' is not declared in the manifest");
         return TB_E_NOT_FOUND;
     }
     if (!std::isfinite(value)) {
-        tb::host::fill_error(err, TB_E_INVALID_ARG, "record_metric: value of '" + std::string(name) + "' is not a finite number");
+        tb::host::fill_error(
+            err, TB_E_INVALID_ARG,
+            "record_metric: value of '" + std::string(name) + "' is not a finite number");
         return TB_E_INVALID_ARG;
     }
     if (!g_rules.take_token()) {
-        tb::host::fill_error(err, TB_E_BUSY, "record budget of " + std::to_string(g_rules.budget_per_s) +
-                                                 " records/s exceeded; sample dropped");
+        tb::host::fill_error(err, TB_E_BUSY,
+                             "record budget of " + std::to_string(g_rules.budget_per_s) +
+                                 " records/s exceeded; sample dropped");
         return TB_E_BUSY;
     }
     return TB_OK;
 }
 
-tb_status api_record_event(void* ctx, int32_t severity, const char* kind, const char* subject, const char* message,
-                           const char* detail_json, tb_error* err) {
-    link(ctx).send({std::string(iso::kPost), std::string(iso::kOpEvent), enc<int32_t>(severity), str(kind), str(subject),
-                    str(message), str(detail_json)});
+tb_status api_record_event(void* ctx, int32_t severity, const char* kind, const char* subject,
+                           const char* message, const char* detail_json, tb_error* err) {
+    link(ctx).send({std::string(iso::kPost), std::string(iso::kOpEvent), enc<int32_t>(severity),
+                    str(kind), str(subject), str(message), str(detail_json)});
     if (severity < TB_SEV_INFO || severity > TB_SEV_CRITICAL) {
-        tb::host::fill_error(err, TB_E_INVALID_ARG,
-                             "record_event: severity " + std::to_string(severity) + " is not a tb_severity (1..4)");
+        tb::host::fill_error(
+            err, TB_E_INVALID_ARG,
+            "record_event: severity " + std::to_string(severity) + " is not a tb_severity (1..4)");
         return TB_E_INVALID_ARG;
     }
     if (kind == nullptr || *kind == '\0') {
@@ -265,14 +277,16 @@ tb_status api_record_event(void* ctx, int32_t severity, const char* kind, const 
         return TB_E_INVALID_ARG;
     }
     if (!g_rules.take_token()) {
-        tb::host::fill_error(err, TB_E_BUSY, "record budget of " + std::to_string(g_rules.budget_per_s) +
-                                                 " records/s exceeded; event dropped");
+        tb::host::fill_error(err, TB_E_BUSY,
+                             "record budget of " + std::to_string(g_rules.budget_per_s) +
+                                 " records/s exceeded; event dropped");
         return TB_E_BUSY;
     }
     return TB_OK;
 }
 
-tb_status api_config_get(void* ctx, const char* key, char* buf, size_t buf_size, size_t* out_len, tb_error* err) {
+tb_status api_config_get(void* ctx, const char* key, char* buf, size_t buf_size, size_t* out_len,
+                         tb_error* err) {
     if (key == nullptr) {
         tb::host::fill_error(err, TB_E_INVALID_ARG, "config_get: key is null");
         return TB_E_INVALID_ARG;
@@ -282,8 +296,9 @@ tb_status api_config_get(void* ctx, const char* key, char* buf, size_t buf_size,
     if (rc != TB_OK) return rc;
     if (out_len) *out_len = value.size();
     if (buf == nullptr || buf_size < value.size() + 1) {
-        tb::host::fill_error(err, TB_E_TOO_SMALL, "config_get: buffer too small for '" + std::string(key) + "', need " +
-                                                      std::to_string(value.size() + 1) + " bytes");
+        tb::host::fill_error(err, TB_E_TOO_SMALL,
+                             "config_get: buffer too small for '" + std::string(key) + "', need " +
+                                 std::to_string(value.size() + 1) + " bytes");
         return TB_E_TOO_SMALL;
     }
     std::memcpy(buf, value.data(), value.size());
@@ -296,7 +311,8 @@ int64_t api_monotonic_ns(void* /*ctx*/) { return tb::host::mono_ns(); }
 
 // Every function the host table offers must be offered here too; this fails to compile when
 // tb_host_api grows (ABI 1.2+) until the runner forwards the new function.
-static_assert(sizeof(tb_host_api) == offsetof(tb_host_api, monotonic_ns) + sizeof(tb_host_api::monotonic_ns),
+static_assert(sizeof(tb_host_api) ==
+                  offsetof(tb_host_api, monotonic_ns) + sizeof(tb_host_api::monotonic_ns),
               "tb_host_api grew: add the new host function to the runner's table");
 
 const tb_host_api kApi = [] {
@@ -314,7 +330,9 @@ const tb_host_api kApi = [] {
 }();
 
 void on_allocation_failure() {
-    if (g_link) g_link->send_fatal("memory_limit", "an allocation failed: the runner's memory limit is reached");
+    if (g_link)
+        g_link->send_fatal("memory_limit",
+                           "an allocation failed: the runner's memory limit is reached");
     die(iso::kExitMemory, "allocation failed (memory limit)");
 }
 
@@ -334,7 +352,8 @@ void on_terminate() {
 
 void set_limit(int resource, rlim_t soft, rlim_t hard, const char* what) {
     rlimit r{soft, hard};
-    if (setrlimit(resource, &r) != 0) die(iso::kExitUsage, std::string("cannot set ") + what + ": " + std::strerror(errno));
+    if (setrlimit(resource, &r) != 0)
+        die(iso::kExitUsage, std::string("cannot set ") + what + ": " + std::strerror(errno));
 }
 
 struct Args {
@@ -352,23 +371,34 @@ Args parse_args(int argc, char** argv) {
         if (i + 1 >= argc) die(iso::kExitUsage, "option '" + k + "' needs a value");
         const std::string v = argv[++i];
         try {
-            if (k == "--plugin") a.plugin = v;
-            else if (k == "--endpoint") a.endpoint = v;
-            else if (k == "--host-pid") a.host_pid = static_cast<pid_t>(std::stol(v));
-            else if (k == "--memory-limit-mb") a.memory_mb = std::stoull(v);
-            else if (k == "--cpu-limit-s") a.cpu_s = std::stoull(v);
-            else if (k == "--cgroup") a.cgroup_procs = v;
-            else if (k == "--progress-fd") a.progress_fd = std::stoi(v);
-            else if (k == "--nice") a.nice = std::stoi(v);
-            else die(iso::kExitUsage, "unknown option '" + k + "'");
+            if (k == "--plugin")
+                a.plugin = v;
+            else if (k == "--endpoint")
+                a.endpoint = v;
+            else if (k == "--host-pid")
+                a.host_pid = static_cast<pid_t>(std::stol(v));
+            else if (k == "--memory-limit-mb")
+                a.memory_mb = std::stoull(v);
+            else if (k == "--cpu-limit-s")
+                a.cpu_s = std::stoull(v);
+            else if (k == "--cgroup")
+                a.cgroup_procs = v;
+            else if (k == "--progress-fd")
+                a.progress_fd = std::stoi(v);
+            else if (k == "--nice")
+                a.nice = std::stoi(v);
+            else
+                die(iso::kExitUsage, "unknown option '" + k + "'");
         } catch (const std::logic_error&) {
             die(iso::kExitUsage, "option '" + k + "' needs a number, not '" + v + "'");
         }
     }
     if (a.plugin.empty() || a.endpoint.empty() || a.host_pid <= 0) {
         die(iso::kExitUsage,
-            "usage: testbed-runner --plugin FILE.so --endpoint ipc://... --host-pid PID [--progress-fd FD] "
-            "[--memory-limit-mb N] [--cpu-limit-s N] [--cgroup CGROUP.PROCS] [--nice N] (started by testbed-host, "
+            "usage: testbed-runner --plugin FILE.so --endpoint ipc://... --host-pid PID "
+            "[--progress-fd FD] "
+            "[--memory-limit-mb N] [--cpu-limit-s N] [--cgroup CGROUP.PROCS] [--nice N] (started "
+            "by testbed-host, "
             "not by hand)");
     }
     return a;
@@ -400,8 +430,10 @@ int main(int argc, char** argv) {
     // plugin touches counts against its memory limit.
     if (!args.cgroup_procs.empty()) {
         FILE* procs = std::fopen(args.cgroup_procs.c_str(), "w");
-        if (procs == nullptr || std::fprintf(procs, "%d\n", static_cast<int>(getpid())) < 0 || std::fclose(procs) != 0) {
-            die(iso::kExitUsage, "cannot join the cgroup " + args.cgroup_procs + ": " + std::strerror(errno));
+        if (procs == nullptr || std::fprintf(procs, "%d\n", static_cast<int>(getpid())) < 0 ||
+            std::fclose(procs) != 0) {
+            die(iso::kExitUsage,
+                "cannot join the cgroup " + args.cgroup_procs + ": " + std::strerror(errno));
         }
     }
     // Ctrl-C in a terminal reaches the whole process group; the host stops us in order instead.
@@ -410,12 +442,13 @@ int main(int argc, char** argv) {
         const rlim_t bytes = static_cast<rlim_t>(args.memory_mb) * 1024 * 1024;
         set_limit(RLIMIT_AS, bytes, bytes, "RLIMIT_AS");
     } else if (args.memory_mb > 0) {
-        // ASan and TSan reserve terabytes of address space up front: under RLIMIT_AS nothing would run.
-        // The cgroup memory limit (when the host could create one) still holds.
-        std::fprintf(stderr,
-                     "testbed-runner[%d]: built with AddressSanitizer or ThreadSanitizer: RLIMIT_AS "
-                     "(memory_limit_mb = %llu) is not set; only a cgroup memory limit applies\n",
-                     static_cast<int>(getpid()), static_cast<unsigned long long>(args.memory_mb));
+        // ASan and TSan reserve terabytes of address space up front: under RLIMIT_AS nothing would
+        // run. The cgroup memory limit (when the host could create one) still holds.
+        std::fprintf(
+            stderr,
+            "testbed-runner[%d]: built with AddressSanitizer or ThreadSanitizer: RLIMIT_AS "
+            "(memory_limit_mb = %llu) is not set; only a cgroup memory limit applies\n",
+            static_cast<int>(getpid()), static_cast<unsigned long long>(args.memory_mb));
     }
     if (args.cpu_s > 0) set_limit(RLIMIT_CPU, args.cpu_s, args.cpu_s + 1, "RLIMIT_CPU");
     // Below the host in CPU priority (nice is inherited; this adds to it, capped at 19), so a
@@ -424,16 +457,18 @@ int main(int argc, char** argv) {
     if (args.nice > 0) {
         errno = 0;
         if (::nice(args.nice) == -1 && errno != 0) {
-            die(iso::kExitUsage, "cannot lower the runner's priority by " + std::to_string(args.nice) + ": " +
-                                     std::strerror(errno));
+            die(iso::kExitUsage, "cannot lower the runner's priority by " +
+                                     std::to_string(args.nice) + ": " + std::strerror(errno));
         }
     }
     // The host's view of our progress (iso::Progress); a private one when run without a host page.
     static iso::Progress own_progress;
     iso::Progress* progress = &own_progress;
     if (args.progress_fd >= 0) {
-        void* page = mmap(nullptr, sizeof(iso::Progress), PROT_READ | PROT_WRITE, MAP_SHARED, args.progress_fd, 0);
-        if (page == MAP_FAILED) die(iso::kExitUsage, std::string("cannot map --progress-fd: ") + std::strerror(errno));
+        void* page = mmap(nullptr, sizeof(iso::Progress), PROT_READ | PROT_WRITE, MAP_SHARED,
+                          args.progress_fd, 0);
+        if (page == MAP_FAILED)
+            die(iso::kExitUsage, std::string("cannot map --progress-fd: ") + std::strerror(errno));
         ::close(args.progress_fd);
         progress = static_cast<iso::Progress*>(page);
     }
@@ -450,17 +485,21 @@ int main(int argc, char** argv) {
     }
     const tb_plugin_desc& desc = (*lib)->desc();
     for (const auto& m : (*lib)->manifest().metrics) g_rules.metrics.insert(m.name);
-    lk.send({std::string(iso::kHello), iso::enc<int32_t>(static_cast<int32_t>(getpid())), enc<uint32_t>(iso::kProtocolVersion)});
+    lk.send({std::string(iso::kHello), iso::enc<int32_t>(static_cast<int32_t>(getpid())),
+             enc<uint32_t>(iso::kProtocolVersion)});
     if (args.memory_mb > 0 && kShadowSanitizer) {
         lk.send({std::string(iso::kLog), enc<int32_t>(TB_LOG_INFO),
-                 "testbed-runner is built with AddressSanitizer or ThreadSanitizer: memory_limit_mb is not "
+                 "testbed-runner is built with AddressSanitizer or ThreadSanitizer: "
+                 "memory_limit_mb is not "
                  "applied as RLIMIT_AS (only a cgroup memory limit applies)"});
     }
 
     void* self = nullptr;
     tb::host::FeedMessage msg;
     std::string error_text, done_frame;
-    auto bad = [](const std::string& what) { die(iso::kExitLink, "malformed request from the host: " + what); };
+    auto bad = [](const std::string& what) {
+        die(iso::kExitLink, "malformed request from the host: " + what);
+    };
     for (;;) {
         const iso::Frames& f = lk.next();
         if (f.empty()) bad("empty message");
@@ -469,7 +508,8 @@ int main(int argc, char** argv) {
             if (self == nullptr) bad("'" + std::string(verb) + "' before init");
             const bool is_msg = verb == iso::kMsg;
             if (is_msg && (f.size() != 2 || f[1].empty())) {
-                bad("'msg' needs 2 frames, the second with 1 to " + std::to_string(iso::kMaxBatch) + " records");
+                bad("'msg' needs 2 frames, the second with 1 to " + std::to_string(iso::kMaxBatch) +
+                    " records");
             }
             std::size_t pos = 0;  // the next record in a 'msg' frame
             for (std::size_t k = 0; is_msg ? pos < f[1].size() : k < 1; ++k) {
@@ -479,7 +519,8 @@ int main(int argc, char** argv) {
                     tb::wire::DropReason why{};
                     if (k == iso::kMaxBatch || !iso::read_msg_record(f[1], pos, rec) ||
                         !tb::wire::decode_header(rec.header, msg.header, why)) {
-                        bad("'msg' record " + std::to_string(k + 1) + " is cut short, has a bad header, or is past " +
+                        bad("'msg' record " + std::to_string(k + 1) +
+                            " is cut short, has a bad header, or is past " +
                             std::to_string(iso::kMaxBatch));
                     }
                     seq = rec.seq;
@@ -521,10 +562,13 @@ int main(int argc, char** argv) {
                     }
                 } catch (const std::exception& e) {
                     // Only a raw C plugin gets here: the C++ layer turns exceptions into codes.
-                    lk.send_fatal("uncaught_exception", std::string("exception escaped the plugin's C callback: ") + e.what());
+                    lk.send_fatal(
+                        "uncaught_exception",
+                        std::string("exception escaped the plugin's C callback: ") + e.what());
                     die(iso::kExitUncaught, e.what());
                 } catch (...) {
-                    lk.send_fatal("uncaught_exception", "a non-standard exception escaped the plugin's C callback");
+                    lk.send_fatal("uncaught_exception",
+                                  "a non-standard exception escaped the plugin's C callback");
                     die(iso::kExitUncaught, "unknown exception");
                 }
                 // The progress page says at once that this one is done (a crash now loses nothing
@@ -540,7 +584,8 @@ int main(int argc, char** argv) {
             }
         } else if (verb == iso::kInit) {
             const auto budget = f.size() == 3 ? dec<double>(f[2]) : std::nullopt;
-            if (self != nullptr || !budget) bad("unexpected or malformed 'init' (config, record budget)");
+            if (self != nullptr || !budget)
+                bad("unexpected or malformed 'init' (config, record budget)");
             g_rules.budget_per_s = *budget;
             g_rules.tokens = *budget;  // a full bucket, as the host's
             g_rules.tokens_at_ns = tb::host::mono_ns();
@@ -549,8 +594,10 @@ int main(int argc, char** argv) {
             self = desc.create(&kApi, &lk, f[1].c_str(), &err);
             err.message[sizeof err.message - 1] = '\0';
             if (self == nullptr) {
-                lk.send({std::string(iso::kInitFailed), "create failed: " + std::string(err.message[0] ? err.message : "no message") +
-                                                             " (code " + std::to_string(err.code) + ")"});
+                lk.send(
+                    {std::string(iso::kInitFailed),
+                     "create failed: " + std::string(err.message[0] ? err.message : "no message") +
+                         " (code " + std::to_string(err.code) + ")"});
                 continue;
             }
             if (desc.start != nullptr) {
@@ -561,7 +608,8 @@ int main(int argc, char** argv) {
                     desc.destroy(self);
                     self = nullptr;
                     lk.send({std::string(iso::kInitFailed),
-                             "start failed: " + std::string(err.message) + " (code " + std::to_string(rc) + ")"});
+                             "start failed: " + std::string(err.message) + " (code " +
+                                 std::to_string(rc) + ")"});
                     continue;
                 }
             }
@@ -573,7 +621,8 @@ int main(int argc, char** argv) {
                     err.struct_size = sizeof err;
                     if (desc.stop(self, &err) != TB_OK) {
                         err.message[sizeof err.message - 1] = '\0';
-                        api_log(&lk, TB_LOG_WARN, (std::string("stop() failed: ") + err.message).c_str());
+                        api_log(&lk, TB_LOG_WARN,
+                                (std::string("stop() failed: ") + err.message).c_str());
                     }
                 }
                 desc.destroy(self);

@@ -5,15 +5,15 @@
 //   unsolicited  reply 'done' for a request that was never made
 //   version      say 'hello' with the previous protocol version (a runner from another build)
 // Everything before that (hello, init, ready) is correct, so the host must blame the runner.
-#include "isolation/protocol.hpp"
-
-#include <zmq.hpp>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
 #include <string>
-#include <sys/prctl.h>
-#include <unistd.h>
+#include <zmq.hpp>
+
+#include "isolation/protocol.hpp"
 
 namespace iso = tb::host::isolation;
 
@@ -30,8 +30,9 @@ int main(int argc, char** argv) {
     s.set(zmq::sockopt::linger, 200);
     s.connect(endpoint);
     const uint32_t version = mode == "version" ? iso::kProtocolVersion - 1 : iso::kProtocolVersion;
-    iso::send_frames(s, {std::string(iso::kHello), iso::enc<int32_t>(static_cast<int32_t>(getpid())),
-                         iso::enc<uint32_t>(version)});
+    iso::send_frames(s,
+                     {std::string(iso::kHello), iso::enc<int32_t>(static_cast<int32_t>(getpid())),
+                      iso::enc<uint32_t>(version)});
     for (int n = 0; n < 1'000'000; ++n) {
         auto f = iso::recv_frames(s, false);
         if (!f || f->empty()) continue;
@@ -40,10 +41,12 @@ int main(int argc, char** argv) {
         } else if ((*f)[0] == iso::kMsg) {
             iso::MsgRecord first;
             std::size_t pos = 0;
-            if (f->size() != 2 || !iso::read_msg_record((*f)[1], pos, first)) return 3;  // the host's bug
+            if (f->size() != 2 || !iso::read_msg_record((*f)[1], pos, first))
+                return 3;  // the host's bug
             if (mode == "malformed") {
                 // A 'done' frame too short to hold its fixed part.
-                iso::send_frames(s, {std::string(iso::kDone), std::string(iso::kDoneFixed - 1, '\0')});
+                iso::send_frames(s,
+                                 {std::string(iso::kDone), std::string(iso::kDoneFixed - 1, '\0')});
             } else if (mode == "unsolicited") {
                 std::string done;
                 iso::append_done(done, {first.seq + 1000, 0, 0, 1, {}});

@@ -12,12 +12,11 @@
 //   exit     call exit(3)
 // Before misbehaving it logs "misbehaving: <behaviour> at message <n>", which the host keeps in
 // the incident's log tail.
-#include <testbed/plugin.hpp>
-
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <testbed/plugin.hpp>
 #include <thread>
 #include <vector>
 
@@ -35,7 +34,7 @@ void write_through_null() {
 }
 
 class Hostile final : public tb::Plugin {
-   public:
+ public:
     static tb::Manifest manifest() {
         return tb::Manifest("tb_test_hostile", "1.0.0")
             .organisation("Testbed tests")
@@ -46,7 +45,8 @@ class Hostile final : public tb::Plugin {
             .metric("seen", "1", tb::Better::neither, "Sequence number of each message received")
             .config("behaviour", tb::ConfigType::string, "none",
                     "none, segv, abort, throw, loop, alloc, flood, exit, slow")
-            .config("after", tb::ConfigType::integer, "1", "Misbehave from this message on (1 = the first)")
+            .config("after", tb::ConfigType::integer, "1",
+                    "Misbehave from this message on (1 = the first)")
             .config("sleep_ms", tb::ConfigType::integer, "0", "slow: how long each callback takes");
     }
     explicit Hostile(tb::Host& host)
@@ -63,7 +63,8 @@ class Hostile final : public tb::Plugin {
             return;
         }
         if (count_ == after_ || behaviour_ == "throw" || behaviour_ == "flood") {
-            if (count_ == after_) host().warn("misbehaving: " + behaviour_ + " at message " + std::to_string(count_));
+            if (count_ == after_)
+                host().warn("misbehaving: " + behaviour_ + " at message " + std::to_string(count_));
         }
         if (behaviour_ == "segv") {
             write_through_null();
@@ -80,7 +81,8 @@ class Hostile final : public tb::Plugin {
             hoard_.push_back(block);
         } else if (behaviour_ == "flood") {
             for (int i = 0; i < 500; ++i) {
-                (void)host().publish("test/flood/" + std::to_string(i % 10), "{\"i\":" + std::to_string(i) + "}");
+                (void)host().publish("test/flood/" + std::to_string(i % 10),
+                                     "{\"i\":" + std::to_string(i) + "}");
                 (void)host().record_metric("seen", static_cast<double>(i));
             }
         } else if (behaviour_ == "exit") {
@@ -93,7 +95,7 @@ class Hostile final : public tb::Plugin {
         }
     }
 
-   private:
+ private:
     std::string behaviour_;
     int64_t after_;
     int64_t sleep_ms_;

@@ -1,13 +1,14 @@
 // The [[plugins]] keys of isolation (docs/isolation.md): defaults, values, and clear errors.
-#include "config/testbed_config.hpp"
-
 #include <gtest/gtest.h>
+
+#include "config/testbed_config.hpp"
 
 namespace tb::host {
 namespace {
 
 Result<TestbedConfig> parse(const std::string& plugin_keys) {
-    return parse_testbed("[testbed]\nid = \"t\"\n[[plugins]]\nname = \"p\"\n" + plugin_keys, "/tmp/t/testbed.toml");
+    return parse_testbed("[testbed]\nid = \"t\"\n[[plugins]]\nname = \"p\"\n" + plugin_keys,
+                         "/tmp/t/testbed.toml");
 }
 
 TEST(IsolationConfig, UntrustedPluginsRunInAProcessWithDefaultLimits) {
@@ -31,9 +32,10 @@ TEST(IsolationConfig, UntrustedPluginsRunInAProcessWithDefaultLimits) {
 }
 
 TEST(IsolationConfig, KeysAreRead) {
-    auto c = parse("restart_max = 2\nrestart_backoff_ms = 50\nrestart_backoff_max_ms = 400\n"
-                   "callback_deadline_ms = 300\nmemory_limit_mb = 256\ncpu_limit_s = 3\n"
-                   "publish_budget_per_s = 12.5\nrecord_budget_per_s = 40\nrestart_reset_s = 0\nnice = 0\n");
+    auto c = parse(
+        "restart_max = 2\nrestart_backoff_ms = 50\nrestart_backoff_max_ms = 400\n"
+        "callback_deadline_ms = 300\nmemory_limit_mb = 256\ncpu_limit_s = 3\n"
+        "publish_budget_per_s = 12.5\nrecord_budget_per_s = 40\nrestart_reset_s = 0\nnice = 0\n");
     ASSERT_TRUE(c) << c.error().message;
     const auto& p = c->plugins.at(0);
     EXPECT_EQ(p.restart_max, 2);
@@ -53,7 +55,8 @@ TEST(IsolationConfig, BadValuesNameTheKeyAndTheLine) {
         {"restart_max = -1\n", "'restart_max' must not be negative"},
         {"callback_deadline_ms = 5\n", "callback_deadline_ms must be at least 10"},
         {"memory_limit_mb = 10\n", "memory_limit_mb must be 0 (no limit) or at least 64"},
-        {"restart_backoff_ms = 500\nrestart_backoff_max_ms = 100\n", "restart_backoff_max_ms must not be smaller"},
+        {"restart_backoff_ms = 500\nrestart_backoff_max_ms = 100\n",
+         "restart_backoff_max_ms must not be smaller"},
         {"publish_budget_per_s = -2\n", "'publish_budget_per_s' must be a number >= 0"},
         {"record_budget_per_s = \"lots\"\n", "'record_budget_per_s' must be a number >= 0"},
         {"cpu_limit_s = \"1\"\n", "'cpu_limit_s' must be an integer"},
@@ -66,7 +69,8 @@ TEST(IsolationConfig, BadValuesNameTheKeyAndTheLine) {
         auto c = parse(keys);
         ASSERT_FALSE(c) << keys;
         EXPECT_NE(c.error().message.find(want), std::string::npos) << c.error().message;
-        EXPECT_NE(c.error().message.find("/tmp/t/testbed.toml:"), std::string::npos) << c.error().message;
+        EXPECT_NE(c.error().message.find("/tmp/t/testbed.toml:"), std::string::npos)
+            << c.error().message;
     }
 }
 

@@ -129,8 +129,9 @@ TEST(IsolationSuspend, ASuspensionSkipsWhatIsAlreadyOnItsWayToTheRunner) {
     TempDir dir;
     const fs::path tb = write_testbed(dir / "tb", testbed_toml(dir));
     const fs::path db = dir / "results.db";
-    const int64_t id = propose(db, test_plugin_dir() / "tb_test_hostile.so",
-                               {"--reads", "sensor/footfall/", "--config", R"({"behaviour": "slow", "sleep_ms": 300})"});
+    const int64_t id = propose(
+        db, test_plugin_dir() / "tb_test_hostile.so",
+        {"--reads", "sensor/footfall/", "--config", R"({"behaviour": "slow", "sleep_ms": 300})"});
     ASSERT_GT(id, 0);
     decide(db, "approve", id);
     auto args = host_args(tb, db);
@@ -140,27 +141,34 @@ TEST(IsolationSuspend, ASuspensionSkipsWhatIsAlreadyOnItsWayToTheRunner) {
     TestPublisher pub(dir.ipc("ingest"));
     ASSERT_TRUE(pub.wait_for_subscriber());
     for (uint64_t i = 1; i <= 10; ++i) {
-        ASSERT_TRUE(pub.send("sensor/footfall/FF-0001", senml("urn:dev:x:FF-0001:", "count", "count", 1, 0), 1, i));
+        ASSERT_TRUE(pub.send("sensor/footfall/FF-0001",
+                             senml("urn:dev:x:FF-0001:", "count", "count", 1, 0), 1, i));
     }
-    const std::string where_trial = " WHERE instance = 'tb_test_hostile#" + std::to_string(id) + "'";
+    const std::string where_trial =
+        " WHERE instance = 'tb_test_hostile#" + std::to_string(id) + "'";
     // The first callback has finished: the other nine are queued in the runner or on their way.
-    ASSERT_TRUE(wait_until([&] { return count(db, "SELECT count(*) FROM v_metrics" + where_trial) >= 1; }, 30s))
+    ASSERT_TRUE(wait_until(
+        [&] { return count(db, "SELECT count(*) FROM v_metrics" + where_trial) >= 1; }, 30s))
         << host.err();
     const auto t0 = std::chrono::steady_clock::now();
     auto r = cli({"trial", "suspend", std::to_string(id), "--by", "Alice Staff", "--reason", "stop",
                   "--db", db.string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const std::string ack = "SELECT count(*) FROM audit_log WHERE action = 'enforce_suspend' AND trial_id = " +
-                            std::to_string(id);
+    const std::string ack =
+        "SELECT count(*) FROM audit_log WHERE action = 'enforce_suspend' AND trial_id = " +
+        std::to_string(id);
     ASSERT_TRUE(wait_until([&] { return count(db, ack) >= 1; }, 10s)) << host.err();
     const auto took = std::chrono::steady_clock::now() - t0;
     EXPECT_LT(took, 2s) << "the host waited for the whole batch";
     ASSERT_EQ(host.stop(30s), 0) << host.err();
-    const auto stats = nlohmann::json::parse(query_rows(db, "SELECT stats_json FROM plugins" + where_trial)[0][0]);
+    const auto stats =
+        nlohmann::json::parse(query_rows(db, "SELECT stats_json FROM plugins" + where_trial)[0][0]);
     const auto delivered = stats.value("delivered", uint64_t{0});
-    EXPECT_LE(delivered, 4u) << stats.dump();  // the first, the one running, perhaps one more each side
+    EXPECT_LE(delivered, 4u)
+        << stats.dump();  // the first, the one running, perhaps one more each side
     EXPECT_EQ(delivered + stats.value("dropped_not_running", uint64_t{0}), 10u) << stats.dump();
-    EXPECT_EQ(count(db, "SELECT count(*) FROM v_metrics" + where_trial), static_cast<int64_t>(delivered));
+    EXPECT_EQ(count(db, "SELECT count(*) FROM v_metrics" + where_trial),
+              static_cast<int64_t>(delivered));
 }
 
 }  // namespace

@@ -2,19 +2,19 @@
 // through the real testbed-host, real ZeroMQ ipc sockets and the real SQLite file. Each test shows
 // that the host keeps running, the well-behaved plugin receives every message, the incident is
 // recorded with the right reason and the restarts follow the back-off schedule (docs/isolation.md).
-#include "isolation/protocol.hpp"
-#include "support/test_support.hpp"
-
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <csignal>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
-#include <unistd.h>
+
+#include "isolation/protocol.hpp"
+#include "support/test_support.hpp"
 
 namespace tb::test {
 namespace {
@@ -58,27 +58,30 @@ struct PluginToml {
 };
 
 std::string plugin_block(const PluginToml& p) {
-    std::string s = "[[plugins]]\nname = \"" + p.name + "\"\nlibrary = \"" + p.library + "\"\nisolation = \"" +
-                    p.isolation + "\"\n" + p.extra + "\n";
+    std::string s = "[[plugins]]\nname = \"" + p.name + "\"\nlibrary = \"" + p.library +
+                    "\"\nisolation = \"" + p.isolation + "\"\n" + p.extra + "\n";
     if (!p.config.empty()) s += "[plugins.config]\n" + p.config + "\n";
     return s;
 }
 
 class Rig {
-   public:
-    explicit Rig(const std::vector<PluginToml>& plugins, std::map<std::string, std::string> env = {},
+ public:
+    explicit Rig(const std::vector<PluginToml>& plugins,
+                 std::map<std::string, std::string> env = {},
                  const std::string& counter_isolation = "in-process") {
         ingest_ = dir_.ipc("ingest");
         db_ = dir_ / "results.db";
-        std::string toml = "[testbed]\nid = \"isolation\"\nname = \"isolation test\"\n\n[host]\nworkers = 2\n\n";
+        std::string toml =
+            "[testbed]\nid = \"isolation\"\nname = \"isolation test\"\n\n[host]\nworkers = 2\n\n";
         toml += plugin_block({"counter", "tb_test_counter", counter_isolation, "", ""});
         for (const auto& p : plugins) toml += plugin_block(p);
         const fs::path tb = write_testbed(dir_ / "tb", toml);
-        host_ = std::make_unique<Process>(bin_dir() / "testbed-host",
-                                          std::vector<std::string>{"--dev", "--testbed", tb.string(), "--db", db_.string(),
-                                                                   "--ingest", ingest_, "--no-output", "--plugin-dir",
-                                                                   test_plugin_dir().string()},
-                                          dir_.path(), std::move(env));
+        host_ = std::make_unique<Process>(
+            bin_dir() / "testbed-host",
+            std::vector<std::string>{"--dev", "--testbed", tb.string(), "--db", db_.string(),
+                                     "--ingest", ingest_, "--no-output", "--plugin-dir",
+                                     test_plugin_dir().string()},
+            dir_.path(), std::move(env));
         ready_ = host_->wait_for_output("testbed-host: ready", 30s);
         if (!ready_) return;
         pub_ = std::make_unique<TestPublisher>(ingest_);
@@ -112,29 +115,35 @@ class Rig {
     }
 
     int64_t counter_seen() const {
-        return query_int(db_, "SELECT count(*) FROM v_metrics WHERE instance = 'counter'").value_or(-1);
+        return query_int(db_, "SELECT count(*) FROM v_metrics WHERE instance = 'counter'")
+            .value_or(-1);
     }
     bool counter_has_everything() const {
         return wait_until([&] { return counter_seen() == static_cast<int64_t>(sent_); }, 30s);
     }
     int64_t incident_count(const std::string& instance = "bad") const {
-        return query_int(db_, "SELECT count(*) FROM incidents WHERE instance = '" + instance + "'").value_or(-1);
+        return query_int(db_, "SELECT count(*) FROM incidents WHERE instance = '" + instance + "'")
+            .value_or(-1);
     }
     // reason, signal, exit_status, action, backoff_ms, t_us, restarts_before, log_tail_json, detail
     std::vector<std::vector<std::string>> incidents(const std::string& instance = "bad") const {
-        return query_rows(db_, "SELECT reason, signal, exit_status, action, backoff_ms, t_us, restarts_before, "
-                               "log_tail_json, detail FROM incidents WHERE instance = '" + instance + "' ORDER BY id");
+        return query_rows(
+            db_,
+            "SELECT reason, signal, exit_status, action, backoff_ms, t_us, restarts_before, "
+            "log_tail_json, detail FROM incidents WHERE instance = '" +
+                instance + "' ORDER BY id");
     }
     // Stop the host in order (SIGTERM) and return the saved statistics of `instance`.
     nlohmann::json stop_and_stats(const std::string& instance = "bad") {
         exit_code_ = host_->stop(30s);
-        const auto rows = query_rows(db_, "SELECT stats_json FROM plugins WHERE instance = '" + instance + "'");
+        const auto rows =
+            query_rows(db_, "SELECT stats_json FROM plugins WHERE instance = '" + instance + "'");
         if (rows.empty() || rows[0][0].empty()) return {};
         return nlohmann::json::parse(rows[0][0]);
     }
     int exit_code() const { return exit_code_; }
 
-   private:
+ private:
     TempDir dir_;
     std::string ingest_;
     fs::path db_;
@@ -149,7 +158,8 @@ class Rig {
 void expect_contained(Rig& r) {
     EXPECT_TRUE(r.host().running()) << r.host().err();
     r.send(50);  // traffic after the failure still reaches the neighbour
-    EXPECT_TRUE(r.counter_has_everything()) << "counter saw " << r.counter_seen() << " of " << r.sent();
+    EXPECT_TRUE(r.counter_has_everything())
+        << "counter saw " << r.counter_seen() << " of " << r.sent();
 }
 
 TEST(Isolation, SegfaultIsRecordedAndRestartedWithBackoffUntilTheBudgetIsSpent) {
@@ -178,9 +188,14 @@ TEST(Isolation, SegfaultIsRecordedAndRestartedWithBackoffUntilTheBudgetIsSpent) 
     EXPECT_LT(std::stoll(rows[0][4]), std::stoll(rows[1][4]));
     EXPECT_LT(std::stoll(rows[0][5]), std::stoll(rows[1][5]));
     EXPECT_LT(std::stoll(rows[1][5]), std::stoll(rows[2][5]));
-    EXPECT_EQ(query_int(r.db(), "SELECT count(*) FROM events WHERE kind = 'plugin_failed' AND severity = 3"), 1);
-    EXPECT_EQ(query_rows(r.db(), "SELECT mode FROM plugins WHERE instance = 'bad'")[0][0], "process");
-    EXPECT_EQ(query_rows(r.db(), "SELECT mode FROM plugins WHERE instance = 'counter'")[0][0], "in-process");
+    EXPECT_EQ(
+        query_int(r.db(),
+                  "SELECT count(*) FROM events WHERE kind = 'plugin_failed' AND severity = 3"),
+        1);
+    EXPECT_EQ(query_rows(r.db(), "SELECT mode FROM plugins WHERE instance = 'bad'")[0][0],
+              "process");
+    EXPECT_EQ(query_rows(r.db(), "SELECT mode FROM plugins WHERE instance = 'counter'")[0][0],
+              "in-process");
 
     const auto stats = r.stop_and_stats();
     EXPECT_EQ(r.exit_code(), 0) << r.host().err();
@@ -189,7 +204,8 @@ TEST(Isolation, SegfaultIsRecordedAndRestartedWithBackoffUntilTheBudgetIsSpent) 
     EXPECT_EQ(stats.value("restarts", -1), 2);
     EXPECT_EQ(stats.value("incidents", -1), 3);
     EXPECT_GT(stats.value("dropped_not_running", 0), 0);
-    EXPECT_NE(stats.value("last_error", std::string()).find("segfault"), std::string::npos) << stats.dump();
+    EXPECT_NE(stats.value("last_error", std::string()).find("segfault"), std::string::npos)
+        << stats.dump();
     // Exactly 99 per runner life: the 100th crashes it. Messages go in bursts of 20, so the
     // crash comes in the middle of a batch whose replies were not sent yet; the runner's
     // progress page is what tells the host that the ones before it were handled.
@@ -241,9 +257,11 @@ TEST(Isolation, SlowCallbacksInOneBatchAreNotAHang) {
     ASSERT_TRUE(r.ready()) << r.host().err();
     r.send(6);  // one burst: they queue while the first callback sleeps
     const auto rows = [&] {
-        return query_int(r.db(), "SELECT count(*) FROM v_metrics WHERE instance = 'slow'").value_or(0);
+        return query_int(r.db(), "SELECT count(*) FROM v_metrics WHERE instance = 'slow'")
+            .value_or(0);
     };
-    ASSERT_TRUE(wait_until([&] { return rows() >= 6 || r.incident_count() > 0; }, 30s)) << r.host().err();
+    ASSERT_TRUE(wait_until([&] { return rows() >= 6 || r.incident_count() > 0; }, 30s))
+        << r.host().err();
     EXPECT_EQ(r.incident_count(), 0) << r.host().err();
     EXPECT_EQ(rows(), 6);
     const auto stats = r.stop_and_stats("slow");
@@ -282,7 +300,9 @@ constexpr bool kAsan = false;
 #endif
 
 // The host says once, at the first isolated plugin with a memory limit, when it cannot use cgroups.
-bool host_uses_cgroups(Process& host) { return host.err().find("runner cgroups are not used") == std::string::npos; }
+bool host_uses_cgroups(Process& host) {
+    return host.err().find("runner cgroups are not used") == std::string::npos;
+}
 
 // The host's testbed-<pid> cgroup directories (v1 memory hierarchy or v2), wherever they are.
 std::vector<fs::path> host_cgroup_dirs(int host_pid) {
@@ -307,19 +327,22 @@ std::vector<fs::path> host_cgroup_dirs(int host_pid) {
 // OOM killer ends the runner; without them RLIMIT_AS makes the allocation fail. Both are
 // `memory_limit`. Under ASan there is no RLIMIT_AS, so only the cgroup path can be tested.
 TEST(Isolation, UnboundedAllocationHitsTheMemoryLimit) {
-    Rig r({{"bad", "tb_test_hostile", "process", "restart_max = 1\nrestart_backoff_ms = 50\nmemory_limit_mb = 256",
+    Rig r({{"bad", "tb_test_hostile", "process",
+            "restart_max = 1\nrestart_backoff_ms = 50\nmemory_limit_mb = 256",
             "behaviour = \"alloc\"\nafter = 1"}});
     ASSERT_TRUE(r.ready()) << r.host().err();
     const bool cgroups = host_uses_cgroups(r.host());
     if (kAsan && !cgroups) {
-        GTEST_SKIP() << "built with AddressSanitizer or ThreadSanitizer, whose runner cannot live under "
-                        "RLIMIT_AS, and this host "
-                        "cannot create cgroups (not root / not delegated): no memory limit to test";
+        GTEST_SKIP()
+            << "built with AddressSanitizer or ThreadSanitizer, whose runner cannot live under "
+               "RLIMIT_AS, and this host "
+               "cannot create cgroups (not root / not delegated): no memory limit to test";
     }
     if (cgroups) {
         bool found = false;
         for (const auto& d : host_cgroup_dirs(r.host().pid())) found = found || fs::exists(d);
-        EXPECT_TRUE(found) << "the host uses cgroups but created no testbed-" << r.host().pid() << " cgroup";
+        EXPECT_TRUE(found) << "the host uses cgroups but created no testbed-" << r.host().pid()
+                           << " cgroup";
     }
     ASSERT_TRUE(r.send_until([&] { return r.incident_count() >= 2; }, 60s)) << r.host().err();
     expect_contained(r);
@@ -336,20 +359,24 @@ TEST(Isolation, UnboundedAllocationHitsTheMemoryLimit) {
     const int host_pid = r.host().pid();
     r.stop_and_stats();
     EXPECT_EQ(r.exit_code(), 0);
-    for (const auto& d : host_cgroup_dirs(host_pid)) EXPECT_FALSE(fs::exists(d)) << d << " was left behind";
+    for (const auto& d : host_cgroup_dirs(host_pid))
+        EXPECT_FALSE(fs::exists(d)) << d << " was left behind";
 }
 
 TEST(Isolation, WithoutCgroupsTheAddressSpaceLimitHolds) {
     if (kAsan) {
-        GTEST_SKIP() << "built with AddressSanitizer or ThreadSanitizer: the runner does not set RLIMIT_AS "
-                        "(they reserve terabytes "
-                        "of address space), so without cgroups there is no memory limit to test";
+        GTEST_SKIP()
+            << "built with AddressSanitizer or ThreadSanitizer: the runner does not set RLIMIT_AS "
+               "(they reserve terabytes "
+               "of address space), so without cgroups there is no memory limit to test";
     }
-    Rig r({{"bad", "tb_test_hostile", "process", "restart_max = 1\nrestart_backoff_ms = 50\nmemory_limit_mb = 256",
+    Rig r({{"bad", "tb_test_hostile", "process",
+            "restart_max = 1\nrestart_backoff_ms = 50\nmemory_limit_mb = 256",
             "behaviour = \"alloc\"\nafter = 1"}},
           {{"TB_NO_CGROUPS", "1"}});
     ASSERT_TRUE(r.ready()) << r.host().err();
-    EXPECT_FALSE(host_uses_cgroups(r.host())) << "TB_NO_CGROUPS=1 must make the host say why it uses rlimits only";
+    EXPECT_FALSE(host_uses_cgroups(r.host()))
+        << "TB_NO_CGROUPS=1 must make the host say why it uses rlimits only";
     EXPECT_NE(r.host().err().find("TB_NO_CGROUPS"), std::string::npos) << r.host().err();
     ASSERT_TRUE(r.send_until([&] { return r.incident_count() >= 2; }, 60s)) << r.host().err();
     expect_contained(r);
@@ -367,15 +394,21 @@ TEST(Isolation, WithoutCgroupsTheAddressSpaceLimitHolds) {
 TEST(Isolation, RestartBudgetIsRefilledAfterAHealthyPeriod) {
     // after = 1000: the traffic sent while the host records a crash (send_until stops only when it
     // sees the incident row) can never make the next runner crash as well.
-    Rig r({{"bad", "tb_test_hostile", "process", "restart_max = 1\nrestart_backoff_ms = 50\nrestart_reset_s = 1",
+    Rig r({{"bad", "tb_test_hostile", "process",
+            "restart_max = 1\nrestart_backoff_ms = 50\nrestart_reset_s = 1",
             "behaviour = \"segv\"\nafter = 1000"}});
     ASSERT_TRUE(r.ready()) << r.host().err();
-    const std::string refills = "SELECT count(*) FROM events WHERE kind = 'plugin_restart_budget_refilled'";
+    const std::string refills =
+        "SELECT count(*) FROM events WHERE kind = 'plugin_restart_budget_refilled'";
     for (int crash = 1; crash <= 3; ++crash) {
-        ASSERT_TRUE(r.send_until([&] { return r.incident_count() >= crash; }, 60s)) << r.host().err();
-        // No traffic now, so the restarted runner stays up; after restart_reset_s the budget is back.
-        ASSERT_TRUE(wait_until([&] { return query_int(r.db(), refills).value_or(0) >= crash; }, 30s))
-            << "restart budget not refilled after crash " << crash << "\n" << r.host().err();
+        ASSERT_TRUE(r.send_until([&] { return r.incident_count() >= crash; }, 60s))
+            << r.host().err();
+        // No traffic now, so the restarted runner stays up; after restart_reset_s the budget is
+        // back.
+        ASSERT_TRUE(
+            wait_until([&] { return query_int(r.db(), refills).value_or(0) >= crash; }, 30s))
+            << "restart budget not refilled after crash " << crash << "\n"
+            << r.host().err();
     }
     expect_contained(r);
     const auto rows = r.incidents();
@@ -394,7 +427,8 @@ TEST(Isolation, RestartBudgetIsRefilledAfterAHealthyPeriod) {
 }
 
 TEST(Isolation, WithoutARefillTheBudgetIsSpentForGood) {
-    Rig r({{"bad", "tb_test_hostile", "process", "restart_max = 1\nrestart_backoff_ms = 50\nrestart_reset_s = 0",
+    Rig r({{"bad", "tb_test_hostile", "process",
+            "restart_max = 1\nrestart_backoff_ms = 50\nrestart_reset_s = 0",
             "behaviour = \"segv\"\nafter = 30"}});
     ASSERT_TRUE(r.ready()) << r.host().err();
     ASSERT_TRUE(r.send_until([&] { return r.incident_count() >= 2; }, 60s)) << r.host().err();
@@ -403,7 +437,10 @@ TEST(Isolation, WithoutARefillTheBudgetIsSpentForGood) {
     ASSERT_EQ(rows.size(), 2u);
     EXPECT_EQ(rows[0][3], "restart");
     EXPECT_EQ(rows[1][3], "gave_up");
-    EXPECT_EQ(query_int(r.db(), "SELECT count(*) FROM events WHERE kind = 'plugin_restart_budget_refilled'"), 0);
+    EXPECT_EQ(
+        query_int(r.db(),
+                  "SELECT count(*) FROM events WHERE kind = 'plugin_restart_budget_refilled'"),
+        0);
     EXPECT_EQ(r.stop_and_stats().value("state", ""), "failed");
 }
 
@@ -436,7 +473,8 @@ TEST(Isolation, ExceptionThroughTheCppLayerIsAnErrorCodeNotAnIncident) {
 }
 
 TEST(Isolation, ExceptionThroughARawCCallbackIsAnIncident) {
-    Rig r({{"bad", "tb_test_hostile_raw", "process", "restart_max = 1\nrestart_backoff_ms = 50", ""}});
+    Rig r({{"bad", "tb_test_hostile_raw", "process", "restart_max = 1\nrestart_backoff_ms = 50",
+            ""}});
     ASSERT_TRUE(r.ready()) << r.host().err();
     ASSERT_TRUE(r.send_until([&] { return r.incident_count() >= 2; }, 60s)) << r.host().err();
     expect_contained(r);
@@ -449,15 +487,19 @@ TEST(Isolation, ExceptionThroughARawCCallbackIsAnIncident) {
 }
 
 TEST(Isolation, PublishAndRecordFloodsAreThrottledAndCounted) {
-    Rig r({{"bad", "tb_test_hostile", "process", "publish_budget_per_s = 100\nrecord_budget_per_s = 100",
+    Rig r({{"bad", "tb_test_hostile", "process",
+            "publish_budget_per_s = 100\nrecord_budget_per_s = 100",
             "behaviour = \"flood\"\nafter = 1"}});
     ASSERT_TRUE(r.ready()) << r.host().err();
     r.send(20);
     ASSERT_TRUE(r.counter_has_everything()) << r.counter_seen();
     // The flooder is throttled, not stuck: its accepted samples reach the database.
-    ASSERT_TRUE(wait_until([&] {
-        return query_int(r.db(), "SELECT count(*) FROM v_metrics WHERE instance = 'bad'").value_or(0) > 0;
-    }, 30s));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return query_int(r.db(), "SELECT count(*) FROM v_metrics WHERE instance = 'bad'")
+                       .value_or(0) > 0;
+        },
+        30s));
     const auto stats = r.stop_and_stats();
     EXPECT_EQ(r.exit_code(), 0);
     EXPECT_EQ(r.incident_count(), 0);
@@ -470,7 +512,8 @@ TEST(Isolation, PublishAndRecordFloodsAreThrottledAndCounted) {
     EXPECT_GE(published + dropped, delivered * 500);
     EXPECT_GT(dropped, published);
     EXPECT_GT(stats.value("record_throttled", uint64_t{0}), 0u);
-    const auto recorded = query_int(r.db(), "SELECT count(*) FROM v_metrics WHERE instance = 'bad'").value_or(0);
+    const auto recorded =
+        query_int(r.db(), "SELECT count(*) FROM v_metrics WHERE instance = 'bad'").value_or(0);
     EXPECT_EQ(static_cast<uint64_t>(recorded), stats.value("metrics", uint64_t{0}));
 }
 
@@ -491,7 +534,8 @@ TEST_P(ProtocolAbuse, AMisbehavingRunnerIsAFaultyPluginNotAHostError) {
     EXPECT_EQ(r.exit_code(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, ProtocolAbuse, ::testing::Values("unknown", "malformed", "unsolicited"));
+INSTANTIATE_TEST_SUITE_P(Modes, ProtocolAbuse,
+                         ::testing::Values("unknown", "malformed", "unsolicited"));
 
 // A runner from another build (another protocol version) is refused with a message that says so.
 TEST(Isolation, ARunnerSpeakingAnotherProtocolVersionIsRefusedClearly) {
@@ -503,7 +547,8 @@ TEST(Isolation, ARunnerSpeakingAnotherProtocolVersionIsRefusedClearly) {
     const std::string msg = query_rows(r.db(), q)[0][0];
     const auto older = std::to_string(tb::host::isolation::kProtocolVersion - 1);
     const auto ours = std::to_string(tb::host::isolation::kProtocolVersion);
-    EXPECT_NE(msg.find("protocol version " + older + ", but this host speaks version " + ours), std::string::npos)
+    EXPECT_NE(msg.find("protocol version " + older + ", but this host speaks version " + ours),
+              std::string::npos)
         << msg;
     EXPECT_NE(msg.find("another build"), std::string::npos) << msg;
     expect_contained(r);
@@ -523,7 +568,8 @@ int nice_of(int pid) {
 // A runner runs below the host's priority (nice = 10 steps by default), so a busy plugin cannot
 // starve the host or an operator's emergency stop; nice = 0 keeps the host's priority.
 TEST(Isolation, RunnersRunBelowTheHostsPriority) {
-    Rig r({{"low", "tb_test_hostile", "process", "", ""}, {"same", "tb_test_hostile", "process", "nice = 0", ""}});
+    Rig r({{"low", "tb_test_hostile", "process", "", ""},
+           {"same", "tb_test_hostile", "process", "nice = 0", ""}});
     ASSERT_TRUE(r.ready()) << r.host().err();
     const int host_nice = nice_of(r.host().pid());
     std::multiset<int> seen;
@@ -534,7 +580,8 @@ TEST(Isolation, RunnersRunBelowTheHostsPriority) {
 }
 
 TEST(Isolation, RunnersEndWithAnOrderlyHostStop) {
-    Rig r({{"bad", "tb_test_hostile", "process", "", ""}, {"bad2", "tb_test_hostile", "process", "", ""}});
+    Rig r({{"bad", "tb_test_hostile", "process", "", ""},
+           {"bad2", "tb_test_hostile", "process", "", ""}});
     ASSERT_TRUE(r.ready()) << r.host().err();
     const auto runners = children_named(r.host().pid(), "testbed-runner");
     ASSERT_EQ(runners.size(), 2u);
@@ -548,13 +595,15 @@ TEST(Isolation, RunnersEndWithAnOrderlyHostStop) {
     // No ipc socket file of this host is left behind.
     const std::string prefix = "tb-" + std::to_string(r.host().pid()) + "-";
     for (const auto& e : fs::directory_iterator(fs::temp_directory_path())) {
-        EXPECT_NE(e.path().filename().string().rfind(prefix, 0), 0u) << e.path() << " was left behind";
+        EXPECT_NE(e.path().filename().string().rfind(prefix, 0), 0u)
+            << e.path() << " was left behind";
     }
 }
 
 TEST(Isolation, RunnersExitWhenTheHostIsKilled) {
     Rig r({{"bad", "tb_test_hostile", "process", "", ""},
-           {"looper", "tb_test_hostile", "process", "callback_deadline_ms = 600000", "behaviour = \"loop\""}});
+           {"looper", "tb_test_hostile", "process", "callback_deadline_ms = 600000",
+            "behaviour = \"loop\""}});
     ASSERT_TRUE(r.ready()) << r.host().err();
     const auto runners = children_named(r.host().pid(), "testbed-runner");
     ASSERT_EQ(runners.size(), 2u);
@@ -563,7 +612,8 @@ TEST(Isolation, RunnersExitWhenTheHostIsKilled) {
     r.host().signal(SIGKILL);
     ASSERT_TRUE(r.host().wait(10s).has_value());
     for (int pid : runners) {
-        EXPECT_TRUE(wait_until([&] { return !alive(pid); }, 10s)) << "runner " << pid << " is an orphan";
+        EXPECT_TRUE(wait_until([&] { return !alive(pid); }, 10s))
+            << "runner " << pid << " is an orphan";
     }
     // A killed host cannot remove its socket files (the next host start does); tidy up here.
     const std::string prefix = "tb-" + std::to_string(r.host().pid()) + "-";

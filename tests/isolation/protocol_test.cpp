@@ -25,9 +25,10 @@ std::string frame_of(std::initializer_list<iso::MsgRecord> records) {
 
 TEST(RunnerProtocol, MessageRecordsComeBackAsWritten) {
     const std::string payload(200, 'p');
-    const std::string f = frame_of({{1, 1764300000000000, kHeader, "sensor/groundwater/GW-0001", payload},
-                                    {2, -5, kHeader, "", ""},
-                                    {UINT64_MAX, 7, kHeader, "t", std::string("\0\1", 2)}});
+    const std::string f =
+        frame_of({{1, 1764300000000000, kHeader, "sensor/groundwater/GW-0001", payload},
+                  {2, -5, kHeader, "", ""},
+                  {UINT64_MAX, 7, kHeader, "t", std::string("\0\1", 2)}});
     std::size_t pos = 0;
     iso::MsgRecord r;
     ASSERT_TRUE(iso::read_msg_record(f, pos, r));
@@ -53,17 +54,20 @@ TEST(RunnerProtocol, ACutMessageRecordIsRefusedAtEveryLength) {
     for (std::size_t cut = 0; cut < f.size(); ++cut) {
         std::size_t pos = 0;
         iso::MsgRecord r;
-        EXPECT_FALSE(iso::read_msg_record(std::string_view(f).substr(0, cut), pos, r)) << "cut at " << cut;
+        EXPECT_FALSE(iso::read_msg_record(std::string_view(f).substr(0, cut), pos, r))
+            << "cut at " << cut;
         EXPECT_EQ(pos, 0u);
     }
 }
 
 TEST(RunnerProtocol, LengthsPastTheFrameAreRefused) {
     std::string f = frame_of({{9, 1, kHeader, "abc", "de"}});
-    const auto set_u32 = [&](std::size_t at, uint32_t v) { std::memcpy(f.data() + at, &v, sizeof v); };
+    const auto set_u32 = [&](std::size_t at, uint32_t v) {
+        std::memcpy(f.data() + at, &v, sizeof v);
+    };
     for (const auto& [topic_len, payload_len] :
-         std::initializer_list<std::pair<uint32_t, uint32_t>>{{4, 2}, {3, 3}, {UINT32_MAX, 2}, {3, UINT32_MAX},
-                                                              {UINT32_MAX, UINT32_MAX}}) {
+         std::initializer_list<std::pair<uint32_t, uint32_t>>{
+             {4, 2}, {3, 3}, {UINT32_MAX, 2}, {3, UINT32_MAX}, {UINT32_MAX, UINT32_MAX}}) {
         set_u32(16, topic_len);
         set_u32(20, payload_len);
         std::size_t pos = 0;
@@ -100,7 +104,8 @@ TEST(RunnerProtocol, ACutOrOverlongDoneIsRefused) {
     for (std::size_t cut = 0; cut < f.size(); ++cut) {
         std::size_t pos = 0;
         iso::DoneRecord d;
-        EXPECT_FALSE(iso::read_done(std::string_view(f).substr(0, cut), pos, d)) << "cut at " << cut;
+        EXPECT_FALSE(iso::read_done(std::string_view(f).substr(0, cut), pos, d))
+            << "cut at " << cut;
     }
     const uint32_t too_long = 4;  // the error text claims one byte more than there is
     std::memcpy(f.data() + 28, &too_long, sizeof too_long);

@@ -11,11 +11,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::set<std::string> kSensorKinds = {"groundwater", "footfall", "parking", "air_quality",
-                                            "parking_search", "drone", "noise", "traffic"};
+const std::set<std::string> kSensorKinds = {"groundwater",    "footfall", "parking", "air_quality",
+                                            "parking_search", "drone",    "noise",   "traffic"};
 
 class Parser {
-   public:
+ public:
     explicit Parser(fs::path file) : file_(std::move(file)) {}
 
     std::string where(const toml::node& n) const {
@@ -35,8 +35,8 @@ class Parser {
             if (!known.count(std::string(k.str()))) {
                 std::string list;
                 for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
-                return Error{where(v) + ": unknown key '" + std::string(k.str()) + "' in [" + section +
-                                 "] (known keys: " + list + ")",
+                return Error{where(v) + ": unknown key '" + std::string(k.str()) + "' in [" +
+                                 section + "] (known keys: " + list + ")",
                              "config"};
             }
         }
@@ -44,13 +44,20 @@ class Parser {
     }
 
     template <class T>
-    std::optional<Error> get(const toml::table& t, const char* key, T& out, const char* type_name) const {
+    std::optional<Error> get(const toml::table& t, const char* key, T& out,
+                             const char* type_name) const {
         const toml::node* n = t.get(key);
         if (n == nullptr) return std::nullopt;
         if constexpr (std::is_same_v<T, std::string>) {
-            if (auto v = n->value<std::string>()) { out = *v; return std::nullopt; }
+            if (auto v = n->value<std::string>()) {
+                out = *v;
+                return std::nullopt;
+            }
         } else if constexpr (std::is_same_v<T, bool>) {
-            if (n->is_boolean()) { out = *n->value<bool>(); return std::nullopt; }
+            if (n->is_boolean()) {
+                out = *n->value<bool>();
+                return std::nullopt;
+            }
         } else {
             if (n->is_integer()) {
                 const auto v = *n->value<int64_t>();
@@ -72,7 +79,8 @@ class Parser {
             return std::nullopt;
         }
         const auto* arr = n->as_array();
-        if (arr == nullptr) return error(*n, std::string("'") + key + "' must be a string or an array of strings");
+        if (arr == nullptr)
+            return error(*n, std::string("'") + key + "' must be a string or an array of strings");
         for (const auto& e : *arr) {
             auto s = e.value<std::string>();
             if (!s) return error(e, std::string("'") + key + "' must contain only strings");
@@ -86,24 +94,32 @@ class Parser {
         try {
             root = toml::parse(text, file_.string());
         } catch (const toml::parse_error& e) {
-            return Error{where(e.source()) + ": syntax error: " + std::string(e.description()), "syntax"};
+            return Error{where(e.source()) + ": syntax error: " + std::string(e.description()),
+                         "syntax"};
         }
         TestbedConfig cfg;
         cfg.file = file_;
         cfg.dir = file_.parent_path();
-        if (auto e = check_keys(root, "top level", {"testbed", "host", "sensors", "plugins"})) return *e;
+        if (auto e = check_keys(root, "top level", {"testbed", "host", "sensors", "plugins"}))
+            return *e;
 
         const auto* tb = root["testbed"].as_table();
         if (tb == nullptr) {
-            return Error{file_.string() + ":1: missing [testbed] table with at least id and name", "config"};
+            return Error{file_.string() + ":1: missing [testbed] table with at least id and name",
+                         "config"};
         }
-        if (auto e = check_keys(*tb, "testbed", {"id", "name", "description", "zone", "operator"})) return *e;
+        if (auto e = check_keys(*tb, "testbed", {"id", "name", "description", "zone", "operator"}))
+            return *e;
         std::string zone;
-        for (auto [key, dst] : {std::pair{"id", &cfg.id}, {"name", &cfg.name}, {"description", &cfg.description},
-                                {"zone", &zone}, {"operator", &cfg.operator_name}}) {
+        for (auto [key, dst] : {std::pair{"id", &cfg.id},
+                                {"name", &cfg.name},
+                                {"description", &cfg.description},
+                                {"zone", &zone},
+                                {"operator", &cfg.operator_name}}) {
             if (auto e = get(*tb, key, *dst, "a string")) return *e;
         }
-        if (cfg.id.empty()) return Error{where(*tb) + ": [testbed] needs id = \"<folder name>\"", "config"};
+        if (cfg.id.empty())
+            return Error{where(*tb) + ": [testbed] needs id = \"<folder name>\"", "config"};
         if (cfg.name.empty()) cfg.name = cfg.id;
         if (!zone.empty()) {
             cfg.zone_file = fs::absolute(cfg.dir / zone);
@@ -113,9 +129,10 @@ class Parser {
             std::ifstream in;
             if (fs::is_regular_file(cfg.zone_file, zec)) in.open(cfg.zone_file);
             if (!in.is_open()) {
-                return Error{where(*tb->get("zone")) + ": zone file '" + cfg.zone_file.string() +
-                                 "' cannot be read (check the path; it is relative to the testbed folder)",
-                             "zone"};
+                return Error{
+                    where(*tb->get("zone")) + ": zone file '" + cfg.zone_file.string() +
+                        "' cannot be read (check the path; it is relative to the testbed folder)",
+                    "zone"};
             }
             try {
                 cfg.zone = nlohmann::json::parse(in);
@@ -131,22 +148,27 @@ class Parser {
             if (auto e = check_keys(*h, "host",
                                     {"ingest", "connect", "output", "workers", "validate_payloads",
                                      "store_queue_capacity", "store_batch_rows", "store_flush_ms",
-                                     "feed_health_interval_s", "curve_secret_key_file", "curve_authorized_keys",
-                                     "api", "ingest_hwm"})) {
+                                     "feed_health_interval_s", "curve_secret_key_file",
+                                     "curve_authorized_keys", "api", "ingest_hwm"})) {
                 return *e;
             }
             auto& hs = cfg.host;
             if (auto e = get_strings(*h, "ingest", hs.ingest)) return *e;
             if (auto e = get_strings(*h, "connect", hs.connect)) return *e;
             if (auto e = get(*h, "output", hs.output, "a string")) return *e;
-            if (auto e = get(*h, "api", hs.api, "a string such as \"127.0.0.1:7680\" (\"\" disables the API)")) return *e;
+            if (auto e = get(*h, "api", hs.api,
+                             "a string such as \"127.0.0.1:7680\" (\"\" disables the API)"))
+                return *e;
             if (auto e = get(*h, "workers", hs.workers, "an integer")) return *e;
-            if (auto e = get(*h, "validate_payloads", hs.validate_payloads, "true or false")) return *e;
-            if (auto e = get(*h, "store_queue_capacity", hs.store_queue_capacity, "an integer")) return *e;
+            if (auto e = get(*h, "validate_payloads", hs.validate_payloads, "true or false"))
+                return *e;
+            if (auto e = get(*h, "store_queue_capacity", hs.store_queue_capacity, "an integer"))
+                return *e;
             int64_t hwm = hs.ingest_hwm;
             if (auto e = get(*h, "ingest_hwm", hwm, "an integer")) return *e;
             if (hwm < 100 || hwm > 10'000'000) {
-                return error(*h->get("ingest_hwm"), "'ingest_hwm' must be 100..10000000 messages (default 10000)");
+                return error(*h->get("ingest_hwm"),
+                             "'ingest_hwm' must be 100..10000000 messages (default 10000)");
             }
             hs.ingest_hwm = static_cast<int>(hwm);
             if (auto e = get(*h, "store_batch_rows", hs.store_batch_rows, "an integer")) return *e;
@@ -155,32 +177,43 @@ class Parser {
             hs.store_flush_interval = std::chrono::milliseconds(flush_ms);
             int64_t health_s = hs.feed_health_interval.count();
             if (auto e = get(*h, "feed_health_interval_s", health_s, "an integer")) return *e;
-            if (health_s < 0) return error(*h->get("feed_health_interval_s"), "'feed_health_interval_s' must be 0 or more");
+            if (health_s < 0)
+                return error(*h->get("feed_health_interval_s"),
+                             "'feed_health_interval_s' must be 0 or more");
             hs.feed_health_interval = std::chrono::seconds(health_s);
             std::string curve_key, curve_auth;
-            if (auto e = get(*h, "curve_secret_key_file", curve_key, "a string (path to NAME.key)")) return *e;
-            if (auto e = get(*h, "curve_authorized_keys", curve_auth, "a string (folder of NAME.pub files)")) return *e;
+            if (auto e = get(*h, "curve_secret_key_file", curve_key, "a string (path to NAME.key)"))
+                return *e;
+            if (auto e = get(*h, "curve_authorized_keys", curve_auth,
+                             "a string (folder of NAME.pub files)"))
+                return *e;
             if (curve_key.empty() != curve_auth.empty()) {
-                return error(*h, "CURVE needs both 'curve_secret_key_file' and 'curve_authorized_keys' (or neither)");
+                return error(*h,
+                             "CURVE needs both 'curve_secret_key_file' and 'curve_authorized_keys' "
+                             "(or neither)");
             }
             if (!curve_key.empty()) {
                 hs.curve_secret_key_file = cfg.dir / curve_key;
                 hs.curve_authorized_keys = cfg.dir / curve_auth;
             }
-            if (hs.workers < 1 || hs.workers > 64) return error(*h->get("workers"), "'workers' must be 1..64");
-            if (hs.store_batch_rows == 0) return error(*h->get("store_batch_rows"), "'store_batch_rows' must be at least 1");
+            if (hs.workers < 1 || hs.workers > 64)
+                return error(*h->get("workers"), "'workers' must be 1..64");
+            if (hs.store_batch_rows == 0)
+                return error(*h->get("store_batch_rows"), "'store_batch_rows' must be at least 1");
         } else if (root.contains("host")) {
             return error(*root.get("host"), "'host' must be a table: [host]");
         }
 
         if (const auto* n = root.get("sensors")) {
             const auto* arr = n->as_array();
-            if (arr == nullptr) return error(*n, "'sensors' must be an array of tables: [[sensors]]");
+            if (arr == nullptr)
+                return error(*n, "'sensors' must be an array of tables: [[sensors]]");
             for (const auto& el : *arr) {
                 const auto* t = el.as_table();
                 if (t == nullptr) return error(el, "each [[sensors]] entry must be a table");
-                if (auto e = check_keys(*t, "sensors", {"kind", "topic_prefix", "id_prefix", "count", "unit",
-                                                        "personal", "stale_after_s"})) {
+                if (auto e = check_keys(*t, "sensors",
+                                        {"kind", "topic_prefix", "id_prefix", "count", "unit",
+                                         "personal", "stale_after_s"})) {
                     return *e;
                 }
                 SensorGroup g;
@@ -197,14 +230,17 @@ class Parser {
                 if (!kSensorKinds.count(g.kind)) {
                     std::string list;
                     for (const auto& k : kSensorKinds) list += (list.empty() ? "" : ", ") + k;
-                    return error(*t, "sensor group has unknown kind '" + g.kind + "' (known: " + list + ")");
+                    return error(
+                        *t, "sensor group has unknown kind '" + g.kind + "' (known: " + list + ")");
                 }
                 if (g.topic_prefix.empty() || g.topic_prefix.back() != '/') {
-                    return error(*t, "sensor group '" + g.kind + "' needs topic_prefix ending in '/', e.g. \"sensor/" +
+                    return error(*t, "sensor group '" + g.kind +
+                                         "' needs topic_prefix ending in '/', e.g. \"sensor/" +
                                          g.kind + "/\"");
                 }
                 if (g.count < 1 || g.count > 100000) {
-                    return error(*t, "sensor group '" + g.kind + "' needs count between 1 and 100000");
+                    return error(*t,
+                                 "sensor group '" + g.kind + "' needs count between 1 and 100000");
                 }
                 cfg.sensors.push_back(std::move(g));
             }
@@ -212,16 +248,18 @@ class Parser {
 
         if (const auto* n = root.get("plugins")) {
             const auto* arr = n->as_array();
-            if (arr == nullptr) return error(*n, "'plugins' must be an array of tables: [[plugins]]");
+            if (arr == nullptr)
+                return error(*n, "'plugins' must be an array of tables: [[plugins]]");
             std::set<std::string> names;
             for (const auto& el : *arr) {
                 const auto* t = el.as_table();
                 if (t == nullptr) return error(el, "each [[plugins]] entry must be a table");
-                if (auto e = check_keys(*t, "plugins", {"name", "library", "trusted", "isolation",
-                                                        "inbox_capacity", "overflow", "config", "restart_max",
-                                                        "restart_backoff_ms", "restart_backoff_max_ms", "restart_reset_s",
-                                                        "callback_deadline_ms", "memory_limit_mb", "cpu_limit_s", "nice",
-                                                        "publish_budget_per_s", "record_budget_per_s"})) {
+                if (auto e = check_keys(
+                        *t, "plugins",
+                        {"name", "library", "trusted", "isolation", "inbox_capacity", "overflow",
+                         "config", "restart_max", "restart_backoff_ms", "restart_backoff_max_ms",
+                         "restart_reset_s", "callback_deadline_ms", "memory_limit_mb",
+                         "cpu_limit_s", "nice", "publish_budget_per_s", "record_budget_per_s"})) {
                     return *e;
                 }
                 PluginSpec p;
@@ -234,10 +272,14 @@ class Parser {
                 if (auto e = get(*t, "inbox_capacity", p.inbox_capacity, "an integer")) return *e;
                 if (auto e = get(*t, "overflow", overflow, "a string")) return *e;
                 if (auto e = get(*t, "restart_max", p.restart_max, "an integer")) return *e;
-                if (auto e = get(*t, "restart_backoff_ms", p.restart_backoff_ms, "an integer")) return *e;
-                if (auto e = get(*t, "restart_backoff_max_ms", p.restart_backoff_max_ms, "an integer")) return *e;
+                if (auto e = get(*t, "restart_backoff_ms", p.restart_backoff_ms, "an integer"))
+                    return *e;
+                if (auto e =
+                        get(*t, "restart_backoff_max_ms", p.restart_backoff_max_ms, "an integer"))
+                    return *e;
                 if (auto e = get(*t, "restart_reset_s", p.restart_reset_s, "an integer")) return *e;
-                if (auto e = get(*t, "callback_deadline_ms", p.callback_deadline_ms, "an integer")) return *e;
+                if (auto e = get(*t, "callback_deadline_ms", p.callback_deadline_ms, "an integer"))
+                    return *e;
                 if (auto e = get(*t, "memory_limit_mb", p.memory_limit_mb, "an integer")) return *e;
                 if (auto e = get(*t, "cpu_limit_s", p.cpu_limit_s, "an integer")) return *e;
                 if (auto e = get(*t, "nice", p.nice, "an integer")) return *e;
@@ -245,7 +287,9 @@ class Parser {
                                         {"record_budget_per_s", &p.record_budget_per_s}}) {
                     if (const toml::node* b = t->get(key)) {
                         const auto v = b->value<double>();  // integers convert too
-                        if (!v || *v < 0) return error(*b, std::string("'") + key + "' must be a number >= 0 (0 = unlimited)");
+                        if (!v || *v < 0)
+                            return error(*b, std::string("'") + key +
+                                                 "' must be a number >= 0 (0 = unlimited)");
                         *dst = *v;
                     }
                 }
@@ -253,22 +297,34 @@ class Parser {
                     return error(*t, "callback_deadline_ms must be at least 10 (milliseconds)");
                 }
                 if (p.restart_backoff_max_ms < p.restart_backoff_ms) {
-                    return error(*t, "restart_backoff_max_ms must not be smaller than restart_backoff_ms");
+                    return error(
+                        *t, "restart_backoff_max_ms must not be smaller than restart_backoff_ms");
                 }
                 if (p.restart_reset_s < 0) {
-                    return error(*t, "restart_reset_s must be 0 (the restart budget is never refilled) or a number "
-                                     "of seconds the runner must stay up to get its restart budget back");
+                    return error(
+                        *t,
+                        "restart_reset_s must be 0 (the restart budget is never refilled) or a "
+                        "number "
+                        "of seconds the runner must stay up to get its restart budget back");
                 }
                 if (p.nice < 0 || p.nice > 19) {
-                    return error(*t, "nice must be 0 (the host's own priority) to 19 (the lowest): how many steps "
-                                     "below the host the runner runs; it may yield to the host, never take priority over it");
+                    return error(*t,
+                                 "nice must be 0 (the host's own priority) to 19 (the lowest): how "
+                                 "many steps "
+                                 "below the host the runner runs; it may yield to the host, never "
+                                 "take priority over it");
                 }
                 if (p.memory_limit_mb > 0 && p.memory_limit_mb < 64) {
-                    return error(*t, "memory_limit_mb must be 0 (no limit) or at least 64: the runner itself needs address space");
+                    return error(*t,
+                                 "memory_limit_mb must be 0 (no limit) or at least 64: the runner "
+                                 "itself needs address space");
                 }
                 if (p.library.empty()) p.library = p.name;
-                if (p.name.empty()) return error(*t, "[[plugins]] entry needs name = \"<instance name>\"");
-                if (!names.insert(p.name).second) return error(*t, "plugin name '" + p.name + "' is used twice; names must be unique");
+                if (p.name.empty())
+                    return error(*t, "[[plugins]] entry needs name = \"<instance name>\"");
+                if (!names.insert(p.name).second)
+                    return error(
+                        *t, "plugin name '" + p.name + "' is used twice; names must be unique");
                 if (isolation.empty()) {
                     p.isolation = p.trusted ? Isolation::in_process : Isolation::process;
                 } else if (isolation == "in-process") {
@@ -276,26 +332,37 @@ class Parser {
                 } else if (isolation == "process") {
                     p.isolation = Isolation::process;
                 } else {
-                    return error(*t->get("isolation"), "isolation must be \"in-process\" or \"process\", not \"" + isolation + "\"");
+                    return error(*t->get("isolation"),
+                                 "isolation must be \"in-process\" or \"process\", not \"" +
+                                     isolation + "\"");
                 }
                 if (overflow.empty() || overflow == "drop_newest") {
                     p.overflow = OverflowPolicy::drop_newest;
                 } else if (overflow == "drop_oldest") {
                     p.overflow = OverflowPolicy::drop_oldest;
                 } else {
-                    return error(*t->get("overflow"), "overflow must be \"drop_newest\" or \"drop_oldest\", not \"" + overflow + "\"");
+                    return error(*t->get("overflow"),
+                                 "overflow must be \"drop_newest\" or \"drop_oldest\", not \"" +
+                                     overflow + "\"");
                 }
                 if (p.inbox_capacity == 0) return error(*t, "inbox_capacity must be at least 1");
                 if (const auto* c = t->get("config")) {
                     const auto* ct = c->as_table();
-                    if (ct == nullptr) return error(*c, "'config' must be a table: [plugins.config]");
+                    if (ct == nullptr)
+                        return error(*c, "'config' must be a table: [plugins.config]");
                     for (const auto& [k, v] : *ct) {
                         const std::string key(k.str());
-                        if (auto s = v.value<std::string>()) p.config[key] = *s;
-                        else if (v.is_integer()) p.config[key] = *v.value<int64_t>();
-                        else if (v.is_floating_point()) p.config[key] = *v.value<double>();
-                        else if (v.is_boolean()) p.config[key] = *v.value<bool>();
-                        else return error(v, "config key '" + key + "' must be a string, number or boolean");
+                        if (auto s = v.value<std::string>())
+                            p.config[key] = *s;
+                        else if (v.is_integer())
+                            p.config[key] = *v.value<int64_t>();
+                        else if (v.is_floating_point())
+                            p.config[key] = *v.value<double>();
+                        else if (v.is_boolean())
+                            p.config[key] = *v.value<bool>();
+                        else
+                            return error(
+                                v, "config key '" + key + "' must be a string, number or boolean");
                     }
                 }
                 cfg.plugins.push_back(std::move(p));
@@ -304,7 +371,7 @@ class Parser {
         return cfg;
     }
 
-   private:
+ private:
     fs::path file_;
 };
 
@@ -323,7 +390,8 @@ Status check_ring(const nlohmann::json& ring, const std::string& where) {
                          "zone"};
         }
     }
-    if (ring.front() != ring.back()) return Error{where + ": a polygon ring must end where it starts", "zone"};
+    if (ring.front() != ring.back())
+        return Error{where + ": a polygon ring must end where it starts", "zone"};
     return {};
 }
 
@@ -334,20 +402,27 @@ Status check_geometry(const nlohmann::json& g, const std::string& where) {
     const auto type = g["type"].get<std::string>();
     const auto& coords = g.contains("coordinates") ? g["coordinates"] : nlohmann::json();
     if (type == "Polygon") {
-        if (!coords.is_array() || coords.empty()) return Error{where + ": Polygon needs coordinates", "zone"};
-        for (const auto& ring : coords) if (auto s = check_ring(ring, where); !s) return s;
+        if (!coords.is_array() || coords.empty())
+            return Error{where + ": Polygon needs coordinates", "zone"};
+        for (const auto& ring : coords)
+            if (auto s = check_ring(ring, where); !s) return s;
         return {};
     }
     if (type == "MultiPolygon") {
-        if (!coords.is_array() || coords.empty()) return Error{where + ": MultiPolygon needs coordinates", "zone"};
+        if (!coords.is_array() || coords.empty())
+            return Error{where + ": MultiPolygon needs coordinates", "zone"};
         for (const auto& poly : coords) {
-            if (!poly.is_array() || poly.empty()) return Error{where + ": MultiPolygon member needs rings", "zone"};
-            for (const auto& ring : poly) if (auto s = check_ring(ring, where); !s) return s;
+            if (!poly.is_array() || poly.empty())
+                return Error{where + ": MultiPolygon member needs rings", "zone"};
+            for (const auto& ring : poly)
+                if (auto s = check_ring(ring, where); !s) return s;
         }
         return {};
     }
     if (type == "Point") return {};  // points of interest (launch sites, sensors) are allowed
-    return Error{where + ": geometry type '" + type + "' is not supported (use Polygon or MultiPolygon)", "zone"};
+    return Error{
+        where + ": geometry type '" + type + "' is not supported (use Polygon or MultiPolygon)",
+        "zone"};
 }
 
 }  // namespace
@@ -377,16 +452,19 @@ Status validate_zone(const nlohmann::json& z, const std::string& where) {
     const auto type = z["type"].get<std::string>();
     if (type == "FeatureCollection") {
         if (!z.contains("features") || !z["features"].is_array() || z["features"].empty()) {
-            return Error{where + ": FeatureCollection needs a non-empty \"features\" array", "zone"};
+            return Error{where + ": FeatureCollection needs a non-empty \"features\" array",
+                         "zone"};
         }
         bool has_area = false;
         for (const auto& f : z["features"]) {
-            if (!f.is_object() || !f.contains("geometry")) return Error{where + ": each feature needs a geometry", "zone"};
+            if (!f.is_object() || !f.contains("geometry"))
+                return Error{where + ": each feature needs a geometry", "zone"};
             if (auto s = check_geometry(f["geometry"], where); !s) return s;
             const auto t = f["geometry"].value("type", "");
             has_area = has_area || t == "Polygon" || t == "MultiPolygon";
         }
-        if (!has_area) return Error{where + ": the zone needs at least one Polygon or MultiPolygon", "zone"};
+        if (!has_area)
+            return Error{where + ": the zone needs at least one Polygon or MultiPolygon", "zone"};
         return {};
     }
     if (type == "Feature") {
@@ -406,9 +484,10 @@ Result<TestbedConfig> load_testbed(const std::filesystem::path& path) {
     if (fs::is_directory(path, ec)) file = path / "testbed.toml";
     std::ifstream in(file);
     if (!in) {
-        return Error{"testbed '" + path.string() + "': cannot read " + file.string() +
-                         " (give a testbed folder such as testbeds/city-centre, or its testbed.toml)",
-                     "not_found"};
+        return Error{
+            "testbed '" + path.string() + "': cannot read " + file.string() +
+                " (give a testbed folder such as testbeds/city-centre, or its testbed.toml)",
+            "not_found"};
     }
     std::stringstream ss;
     ss << in.rdbuf();

@@ -7,15 +7,14 @@
 // Thread safety: load_testbed() is reentrant; the result is a plain value.
 #pragma once
 
-#include "common/result.hpp"
-
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "common/result.hpp"
 
 namespace tb::host {
 
@@ -48,21 +47,21 @@ struct PluginSpec {
     int restart_max = 5;                     // restarts before the plugin is left `failed`
     int64_t restart_backoff_ms = 200;        // first back-off; doubles per restart, with jitter
     int64_t restart_backoff_max_ms = 30000;  // back-off ceiling
-    int64_t restart_reset_s = 300;           // up this long after a restart: budget refilled (0 = never)
-    int64_t callback_deadline_ms = 2000;     // watchdog: a longer callback is a hang
-    uint64_t memory_limit_mb = 1024;         // per-runner cgroup (RSS) where possible, else RLIMIT_AS
-    uint64_t cpu_limit_s = 0;                // RLIMIT_CPU, CPU seconds per runner process
-    int nice = 10;                           // runner's priority below the host's, in nice steps (0..19)
-    double publish_budget_per_s = 0;         // publications per second (token bucket)
-    double record_budget_per_s = 0;          // metric samples + events per second (token bucket)
+    int64_t restart_reset_s = 300;  // up this long after a restart: budget refilled (0 = never)
+    int64_t callback_deadline_ms = 2000;  // watchdog: a longer callback is a hang
+    uint64_t memory_limit_mb = 1024;      // per-runner cgroup (RSS) where possible, else RLIMIT_AS
+    uint64_t cpu_limit_s = 0;             // RLIMIT_CPU, CPU seconds per runner process
+    int nice = 10;                    // runner's priority below the host's, in nice steps (0..19)
+    double publish_budget_per_s = 0;  // publications per second (token bucket)
+    double record_budget_per_s = 0;   // metric samples + events per second (token bucket)
     nlohmann::json config = nlohmann::json::object();  // [plugins.config] as JSON
     int line = 0;
 };
 
 struct HostSettings {
     std::vector<std::string> ingest{"tcp://127.0.0.1:7600"};  // SUB binds here
-    std::vector<std::string> connect;                          // SUB connects here too
-    std::string output = "tcp://127.0.0.1:7601";               // PUB of plugin output ("" = off)
+    std::vector<std::string> connect;                         // SUB connects here too
+    std::string output = "tcp://127.0.0.1:7601";              // PUB of plugin output ("" = off)
     int workers = 2;
     bool validate_payloads = true;
     // Messages the ingest socket queues before publishers feel back-pressure (ZeroMQ rcvhwm).

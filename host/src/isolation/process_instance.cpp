@@ -1,20 +1,19 @@
 #include "isolation/process_instance.hpp"
 
-#include "common/clock.hpp"
-#include "common/logging.hpp"
-#include "isolation/cgroup.hpp"
-#include "isolation/protocol.hpp"
-#include "runtime/latency_histogram.hpp"
-#include "wire/wire.hpp"
-
-#include <zmq.hpp>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cctype>
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <deque>
@@ -22,14 +21,15 @@
 #include <mutex>
 #include <new>
 #include <random>
-#include <spawn.h>
-#include <fcntl.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
+#include <zmq.hpp>
+
+#include "common/clock.hpp"
+#include "common/logging.hpp"
+#include "isolation/cgroup.hpp"
+#include "isolation/protocol.hpp"
+#include "runtime/latency_histogram.hpp"
+#include "wire/wire.hpp"
 
 extern char** environ;
 
@@ -45,7 +45,8 @@ fs::path default_runner_path() {
     return exe.parent_path() / "testbed-runner";
 }
 
-ProcessOptions process_options_for(const PluginSpec* spec, int64_t run_id, const PluginLibrary& lib) {
+ProcessOptions process_options_for(const PluginSpec* spec, int64_t run_id,
+                                   const PluginLibrary& lib) {
     ProcessOptions po;
     po.run_id = run_id;
     po.runner = default_runner_path();
@@ -80,7 +81,8 @@ void remove_stale_sockets(const fs::path& dir) {
         std::error_code ec;
         for (const auto& e : fs::directory_iterator(dir, ec)) {
             const std::string n = e.path().filename().string();
-            if (n.rfind("tb-", 0) != 0 || n.size() < 6 || n.substr(n.size() - 5) != ".sock") continue;
+            if (n.rfind("tb-", 0) != 0 || n.size() < 6 || n.substr(n.size() - 5) != ".sock")
+                continue;
             const auto dash = n.find('-', 3);
             if (dash == std::string::npos) continue;
             const std::string pid = n.substr(3, dash - 3);
@@ -100,10 +102,13 @@ int open_pidfd(pid_t pid) {
 }
 
 class ProcessInstance final : public PluginInstance {
-   public:
+ public:
     ProcessInstance(std::unique_ptr<PluginContext> ctx, ProcessOptions opt, IncidentSink sink)
-        : PluginInstance(std::move(ctx)), opt_(std::move(opt)), sink_(std::move(sink)),
-          log_(logger("isolation")), rng_(std::random_device{}()) {
+        : PluginInstance(std::move(ctx)),
+          opt_(std::move(opt)),
+          sink_(std::move(sink)),
+          log_(logger("isolation")),
+          rng_(std::random_device{}()) {
         wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (opt_.socket_dir.empty()) opt_.socket_dir = fs::temp_directory_path();
         map_progress_page();
@@ -120,12 +125,15 @@ class ProcessInstance final : public PluginInstance {
 
     Status start() override {
         if (io_.joinable()) return Error{"plugin '" + name() + "' is already started", "state"};
-        if (wake_fd_ < 0) return Error{"plugin '" + name() + "': eventfd failed: " + std::strerror(errno), "system"};
+        if (wake_fd_ < 0)
+            return Error{"plugin '" + name() + "': eventfd failed: " + std::strerror(errno),
+                         "system"};
         std::error_code ec;
         if (!fs::exists(opt_.runner, ec)) {
             state_.store(PluginState::failed);
             return Error{"plugin '" + name() + "': the isolated runner '" + opt_.runner.string() +
-                             "' does not exist (install testbed-runner next to testbed-host, set $TB_RUNNER, or "
+                             "' does not exist (install testbed-runner next to testbed-host, set "
+                             "$TB_RUNNER, or "
                              "run the plugin with isolation = \"in-process\" if it is trusted)",
                          "runner"};
         }
@@ -172,10 +180,12 @@ class ProcessInstance final : public PluginInstance {
             progress_->skip_through.store(sent_through_.load());
         }
         PluginState expected = suspended ? PluginState::running : PluginState::suspended;
-        if (state_.compare_exchange_strong(expected, suspended ? PluginState::suspended : PluginState::running) &&
+        if (state_.compare_exchange_strong(
+                expected, suspended ? PluginState::suspended : PluginState::running) &&
             suspended) {
             std::lock_guard lock(mu_);
-            context().counters().dropped_not_running.fetch_add(inbox_.size(), std::memory_order_relaxed);
+            context().counters().dropped_not_running.fetch_add(inbox_.size(),
+                                                               std::memory_order_relaxed);
             inbox_.clear();
         }
     }
@@ -196,7 +206,9 @@ class ProcessInstance final : public PluginInstance {
 
     void stop(std::chrono::milliseconds drain_timeout) override {
         if (!io_.joinable()) return;
-        drain_until_ns_.store(mono_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(drain_timeout).count());
+        drain_until_ns_.store(
+            mono_ns() +
+            std::chrono::duration_cast<std::chrono::nanoseconds>(drain_timeout).count());
         quit_.store(true);
         poke();
         io_.join();
@@ -229,7 +241,7 @@ class ProcessInstance final : public PluginInstance {
         return j;
     }
 
-   private:
+ private:
     enum class Phase { starting, running, backoff, failed, stopping, done };
     struct InFlight {
         uint64_t seq;
@@ -246,8 +258,9 @@ class ProcessInstance final : public PluginInstance {
 
     bool spawn() {
         ++generation_;
-        endpoint_path_ = opt_.socket_dir / ("tb-" + std::to_string(getpid()) + "-" +
-                                            sanitized(name()).substr(0, 40) + "-" + std::to_string(generation_) + ".sock");
+        endpoint_path_ = opt_.socket_dir /
+                         ("tb-" + std::to_string(getpid()) + "-" + sanitized(name()).substr(0, 40) +
+                          "-" + std::to_string(generation_) + ".sock");
         const std::string endpoint = "ipc://" + endpoint_path_.string();
         try {
             sock_ = std::make_unique<zmq::socket_t>(zctx_, zmq::socket_type::pair);
@@ -260,27 +273,38 @@ class ProcessInstance final : public PluginInstance {
             close_socket();
             return false;
         }
-        std::vector<std::string> args = {opt_.runner.string(), "--plugin", opt_.plugin_file.string(), "--endpoint",
-                                         endpoint, "--host-pid", std::to_string(getpid())};
+        std::vector<std::string> args = {opt_.runner.string(),
+                                         "--plugin",
+                                         opt_.plugin_file.string(),
+                                         "--endpoint",
+                                         endpoint,
+                                         "--host-pid",
+                                         std::to_string(getpid())};
         // The memory limit as RSS through a cgroup of its own, where the host can create one.
         cgroup_.reset();
         cgroup_oom_ = false;
         if (opt_.memory_limit_mb > 0) {
             std::string why;
-            cgroup_ = iso::RunnerCgroup::create(sanitized(name()).substr(0, 40) + "-" + std::to_string(generation_),
-                                                opt_.memory_limit_mb, why);
+            cgroup_ = iso::RunnerCgroup::create(
+                sanitized(name()).substr(0, 40) + "-" + std::to_string(generation_),
+                opt_.memory_limit_mb, why);
             if (cgroup_) {
                 // RSS is what matters; an address-space limit on top would only trip first.
                 args.insert(args.end(), {"--cgroup", cgroup_->procs_file().string()});
             } else {
-                args.insert(args.end(), {"--memory-limit-mb", std::to_string(opt_.memory_limit_mb)});
+                args.insert(args.end(),
+                            {"--memory-limit-mb", std::to_string(opt_.memory_limit_mb)});
                 static std::once_flag once;
                 std::call_once(once, [&] {
-                    log_->warn("runner cgroups are not used, memory_limit_mb is enforced as RLIMIT_AS only: {}", why);
+                    log_->warn(
+                        "runner cgroups are not used, memory_limit_mb is enforced as RLIMIT_AS "
+                        "only: {}",
+                        why);
                 });
             }
         }
-        if (opt_.cpu_limit_s > 0) args.insert(args.end(), {"--cpu-limit-s", std::to_string(opt_.cpu_limit_s)});
+        if (opt_.cpu_limit_s > 0)
+            args.insert(args.end(), {"--cpu-limit-s", std::to_string(opt_.cpu_limit_s)});
         if (opt_.nice > 0) args.insert(args.end(), {"--nice", std::to_string(opt_.nice)});
         posix_spawn_file_actions_t files;
         posix_spawn_file_actions_init(&files);
@@ -364,7 +388,8 @@ class ProcessInstance final : public PluginInstance {
 
     void discard_inbox() {
         std::lock_guard lock(mu_);
-        context().counters().dropped_not_running.fetch_add(inbox_.size(), std::memory_order_relaxed);
+        context().counters().dropped_not_running.fetch_add(inbox_.size(),
+                                                           std::memory_order_relaxed);
         inbox_.clear();
     }
 
@@ -397,22 +422,38 @@ class ProcessInstance final : public PluginInstance {
             const int sig = WTERMSIG(status);
             row.signal = sig;
             what = "killed by " + signal_name(sig);
-            if (sig == SIGSEGV) row.reason = "segfault";
-            else if (sig == SIGABRT) row.reason = "abort";
-            else if (sig == SIGBUS || sig == SIGILL || sig == SIGFPE) row.reason = "crash";
-            else if (sig == SIGXCPU) row.reason = "cpu_limit";
-            else if (sig == SIGKILL) row.reason = "killed";
-            else row.reason = "signal";
+            if (sig == SIGSEGV)
+                row.reason = "segfault";
+            else if (sig == SIGABRT)
+                row.reason = "abort";
+            else if (sig == SIGBUS || sig == SIGILL || sig == SIGFPE)
+                row.reason = "crash";
+            else if (sig == SIGXCPU)
+                row.reason = "cpu_limit";
+            else if (sig == SIGKILL)
+                row.reason = "killed";
+            else
+                row.reason = "signal";
         } else {
             const int code = WEXITSTATUS(status);
             row.exit_status = code;
             what = "exited with status " + std::to_string(code);
             switch (code) {
-                case iso::kExitMemory: row.reason = "memory_limit"; break;
-                case iso::kExitUncaught: row.reason = "uncaught_exception"; break;
-                case iso::kExitLink: row.reason = "protocol"; break;
-                case iso::kExitLoad: row.reason = "init_failed"; break;
-                default: row.reason = "exit"; break;
+                case iso::kExitMemory:
+                    row.reason = "memory_limit";
+                    break;
+                case iso::kExitUncaught:
+                    row.reason = "uncaught_exception";
+                    break;
+                case iso::kExitLink:
+                    row.reason = "protocol";
+                    break;
+                case iso::kExitLoad:
+                    row.reason = "init_failed";
+                    break;
+                default:
+                    row.reason = "exit";
+                    break;
             }
         }
         // What the host itself did or was told outranks what the exit status suggests.
@@ -427,10 +468,14 @@ class ProcessInstance final : public PluginInstance {
             why = "the CPU time limit of " + std::to_string(opt_.cpu_limit_s) + " s was exceeded";
         } else if (row.reason == "killed" && cgroup_oom_) {
             row.reason = "memory_limit";
-            why = "the kernel's OOM killer ended it in its cgroup: resident memory reached memory_limit_mb = " +
-                  std::to_string(opt_.memory_limit_mb) + " MB (cgroup memory limit)";
+            why =
+                "the kernel's OOM killer ended it in its cgroup: resident memory reached "
+                "memory_limit_mb = " +
+                std::to_string(opt_.memory_limit_mb) + " MB (cgroup memory limit)";
         } else if (row.reason == "killed" && opt_.memory_limit_mb > 0) {
-            why = "killed from outside the host (the kernel's OOM killer, a cgroup memory limit, or an operator)";
+            why =
+                "killed from outside the host (the kernel's OOM killer, a cgroup memory limit, or "
+                "an operator)";
         }
         row.detail = "runner " + what + (why.empty() ? "" : ": " + why);
         if (was_starting) row.detail += " (while starting)";
@@ -443,31 +488,37 @@ class ProcessInstance final : public PluginInstance {
             const int n = restarts_.load();
             double delay = static_cast<double>(opt_.restart_backoff.count()) * std::pow(2.0, n);
             delay = std::min(delay, static_cast<double>(opt_.restart_backoff_max.count()));
-            delay *= std::uniform_real_distribution<double>(0.8, 1.2)(rng_);  // jitter: no restart storms
+            delay *= std::uniform_real_distribution<double>(
+                0.8, 1.2)(rng_);  // jitter: no restart storms
             row.action = "restart";
             row.backoff_ms = static_cast<int64_t>(delay);
             phase_ = Phase::backoff;
             phase_deadline_ns_ = mono_ns() + row.backoff_ms * 1'000'000;
             state_.store(PluginState::restarting);
-            log_->error("plugin '{}': {} ({}); restart {} of {} in {} ms", name(), row.detail, row.reason, n + 1,
-                        opt_.restart_max, row.backoff_ms);
+            log_->error("plugin '{}': {} ({}); restart {} of {} in {} ms", name(), row.detail,
+                        row.reason, n + 1, opt_.restart_max, row.backoff_ms);
         } else {
             row.action = "gave_up";
             phase_ = Phase::failed;
             state_.store(PluginState::failed);
-            log_->error("plugin '{}': {} ({}); restart budget of {} spent, the plugin stays down", name(), row.detail,
-                        row.reason, opt_.restart_max);
+            log_->error("plugin '{}': {} ({}); restart budget of {} spent, the plugin stays down",
+                        name(), row.detail, row.reason, opt_.restart_max);
         }
-        // After the state changed, so deliver() stops queueing: what was waiting is counted as dropped.
+        // After the state changed, so deliver() stops queueing: what was waiting is counted as
+        // dropped.
         drop_in_flight();
         discard_inbox();
-        context().host_event(TB_SEV_WARNING, "plugin_incident", "plugin '" + name() + "': " + row.detail,
-                             nlohmann::json{{"reason", row.reason}, {"action", row.action}, {"backoff_ms", row.backoff_ms},
+        context().host_event(TB_SEV_WARNING, "plugin_incident",
+                             "plugin '" + name() + "': " + row.detail,
+                             nlohmann::json{{"reason", row.reason},
+                                            {"action", row.action},
+                                            {"backoff_ms", row.backoff_ms},
                                             {"restarts_before", row.restarts_before}}
                                  .dump());
         if (row.action == "gave_up") {
             context().host_event(TB_SEV_MAJOR, "plugin_failed",
-                                 "plugin '" + name() + "' failed " + std::to_string(row.restarts_before + 1) +
+                                 "plugin '" + name() + "' failed " +
+                                     std::to_string(row.restarts_before + 1) +
                                      " time(s) and was not restarted again (restart_max = " +
                                      std::to_string(opt_.restart_max) + "); last: " + row.detail,
                                  nlohmann::json{{"reason", row.reason}}.dump());
@@ -485,12 +536,15 @@ class ProcessInstance final : public PluginInstance {
         }
         void* page = MAP_FAILED;
         if (fd >= 0 && ::ftruncate(fd, sizeof(iso::Progress)) == 0) {
-            page = ::mmap(nullptr, sizeof(iso::Progress), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            page =
+                ::mmap(nullptr, sizeof(iso::Progress), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         }
         if (page == MAP_FAILED) {
-            log_->warn("plugin '{}': no shared progress page for its runner ({}); messages handled just before a "
-                       "crash will count as dropped",
-                       name(), std::strerror(errno));
+            log_->warn(
+                "plugin '{}': no shared progress page for its runner ({}); messages handled just "
+                "before a "
+                "crash will count as dropped",
+                name(), std::strerror(errno));
             if (fd >= 0) ::close(fd);
             return;
         }
@@ -502,7 +556,8 @@ class ProcessInstance final : public PluginInstance {
     // the oldest and when the runner's current callback began (replies come per batch, the page
     // is current). The watchdog measures from here.
     int64_t busy_since_ns() const {
-        const int64_t began = std::min(progress_->started_ns.load(std::memory_order_relaxed), mono_ns());
+        const int64_t began =
+            std::min(progress_->started_ns.load(std::memory_order_relaxed), mono_ns());
         return std::max(head_started_ns_, began);
     }
 
@@ -529,9 +584,12 @@ class ProcessInstance final : public PluginInstance {
         if (phase_ == Phase::running && !in_flight_.empty()) {
             wait_ns = std::min(wait_ns, busy_since_ns() + ns(opt_.callback_deadline) - now);
         }
-        if (phase_ == Phase::running && opt_.tick_interval_ms > 0) wait_ns = std::min(wait_ns, next_tick_ns_ - now);
-        if (refill_due()) wait_ns = std::min(wait_ns, running_since_ns_ + ns(opt_.restart_reset) - now);
-        if (pidfd_ < 0 && pid_ > 0) wait_ns = std::min<int64_t>(wait_ns, 20'000'000);  // no pidfd: poll waitpid
+        if (phase_ == Phase::running && opt_.tick_interval_ms > 0)
+            wait_ns = std::min(wait_ns, next_tick_ns_ - now);
+        if (refill_due())
+            wait_ns = std::min(wait_ns, running_since_ns_ + ns(opt_.restart_reset) - now);
+        if (pidfd_ < 0 && pid_ > 0)
+            wait_ns = std::min<int64_t>(wait_ns, 20'000'000);  // no pidfd: poll waitpid
         wait_ns = std::max<int64_t>(wait_ns, 0);
 
         zmq::pollitem_t items[3];
@@ -540,7 +598,8 @@ class ProcessInstance final : public PluginInstance {
         if (sock_) items[n++] = {static_cast<void*>(*sock_), 0, ZMQ_POLLIN, 0};
         if (pidfd_ >= 0) items[n++] = {nullptr, pidfd_, ZMQ_POLLIN, 0};
         try {
-            zmq::poll(items, static_cast<std::size_t>(n), std::chrono::milliseconds((wait_ns + 999'999) / 1'000'000));
+            zmq::poll(items, static_cast<std::size_t>(n),
+                      std::chrono::milliseconds((wait_ns + 999'999) / 1'000'000));
         } catch (const zmq::error_t&) {
             // EINTR: just go round again.
         }
@@ -558,10 +617,11 @@ class ProcessInstance final : public PluginInstance {
                 return;
             }
             if (phase_ == Phase::starting && !start_reported_) {
-                report_start(Error{"plugin '" + name() + "': the isolated runner died while starting: " +
-                                       describe(status) + (fatal_text_.empty() ? "" : " (" + fatal_text_ + ")") +
-                                       (last_error().empty() ? "" : "; " + last_error()),
-                                   "runner"});
+                report_start(Error{
+                    "plugin '" + name() + "': the isolated runner died while starting: " +
+                        describe(status) + (fatal_text_.empty() ? "" : " (" + fatal_text_ + ")") +
+                        (last_error().empty() ? "" : "; " + last_error()),
+                    "runner"});
                 phase_ = Phase::failed;
                 state_.store(PluginState::failed);
                 drop_in_flight();
@@ -575,12 +635,15 @@ class ProcessInstance final : public PluginInstance {
             kill_runner("start_timeout", "loading, create() and start() took longer than " +
                                              std::to_string(opt_.start_timeout.count()) + " ms");
         }
-        if (phase_ == Phase::running && !in_flight_.empty() && t - busy_since_ns() > ns(opt_.callback_deadline) && pid_ > 0) {
+        if (phase_ == Phase::running && !in_flight_.empty() &&
+            t - busy_since_ns() > ns(opt_.callback_deadline) && pid_ > 0) {
             kill_runner("hang", std::string(in_flight_.front().tick ? "on_tick" : "on_message") +
                                     " ran longer than the callback deadline of " +
-                                    std::to_string(opt_.callback_deadline.count()) + " ms (watchdog)");
+                                    std::to_string(opt_.callback_deadline.count()) +
+                                    " ms (watchdog)");
         }
-        if (refill_due() && t >= running_since_ns_ + ns(opt_.restart_reset)) refill_restart_budget();
+        if (refill_due() && t >= running_since_ns_ + ns(opt_.restart_reset))
+            refill_restart_budget();
         if (phase_ == Phase::backoff && t >= phase_deadline_ns_ && !quit_.load()) {
             restarts_.fetch_add(1);
             restarts_total_.fetch_add(1);
@@ -599,13 +662,16 @@ class ProcessInstance final : public PluginInstance {
 
     void refill_restart_budget() {
         const int spent = restarts_.exchange(0);
-        log_->info("plugin '{}': runner up for {} s; restart budget refilled ({} restart(s) forgiven)", name(),
-                   opt_.restart_reset.count(), spent);
-        context().host_event(TB_SEV_INFO, "plugin_restart_budget_refilled",
-                             "plugin '" + name() + "' stayed up for " + std::to_string(opt_.restart_reset.count()) +
-                                 " s after its last restart; its restart budget of " +
-                                 std::to_string(opt_.restart_max) + " is available again",
-                             nlohmann::json{{"forgiven", spent}, {"restart_reset_s", opt_.restart_reset.count()}}.dump());
+        log_->info(
+            "plugin '{}': runner up for {} s; restart budget refilled ({} restart(s) forgiven)",
+            name(), opt_.restart_reset.count(), spent);
+        context().host_event(
+            TB_SEV_INFO, "plugin_restart_budget_refilled",
+            "plugin '" + name() + "' stayed up for " + std::to_string(opt_.restart_reset.count()) +
+                " s after its last restart; its restart budget of " +
+                std::to_string(opt_.restart_max) + " is available again",
+            nlohmann::json{{"forgiven", spent}, {"restart_reset_s", opt_.restart_reset.count()}}
+                .dump());
     }
 
     void on_spawn_failure() {
@@ -621,7 +687,8 @@ class ProcessInstance final : public PluginInstance {
         incidents_.fetch_add(1);
         phase_ = Phase::failed;
         state_.store(PluginState::failed);
-        context().host_event(TB_SEV_MAJOR, "plugin_failed", "plugin '" + name() + "': " + row.detail);
+        context().host_event(TB_SEV_MAJOR, "plugin_failed",
+                             "plugin '" + name() + "': " + row.detail);
         if (sink_) sink_(row);
     }
 
@@ -641,13 +708,15 @@ class ProcessInstance final : public PluginInstance {
                 }
                 if (sock_) (void)iso::send_frames(*sock_, {std::string(iso::kStop)}, true);
                 phase_ = Phase::stopping;
-                phase_deadline_ns_ = now + std::max<int64_t>(ns(opt_.callback_deadline), 2'000'000'000);
+                phase_deadline_ns_ =
+                    now + std::max<int64_t>(ns(opt_.callback_deadline), 2'000'000'000);
             }
             return;
         }
         if (phase_ == Phase::stopping) {
             if (now >= phase_deadline_ns_ && pid_ > 0) {
-                log_->warn("plugin '{}': runner pid {} did not stop in time; killing it", name(), pid_);
+                log_->warn("plugin '{}': runner pid {} did not stop in time; killing it", name(),
+                           pid_);
                 ::kill(pid_, SIGKILL);
                 int st = 0;
                 reap(st, true);
@@ -656,26 +725,31 @@ class ProcessInstance final : public PluginInstance {
             return;
         }
         // starting, backoff, failed: nothing to drain.
-        state_.store(state_.load() == PluginState::failed ? PluginState::failed : PluginState::stopping);
+        state_.store(state_.load() == PluginState::failed ? PluginState::failed
+                                                          : PluginState::stopping);
         discard_inbox();
         if (pid_ > 0) {
             ::kill(pid_, SIGKILL);
             int st = 0;
             reap(st, true);
         }
-        if (!start_reported_) report_start(Error{"plugin '" + name() + "': stopped before it started", "stopped"});
+        if (!start_reported_)
+            report_start(Error{"plugin '" + name() + "': stopped before it started", "stopped"});
         phase_ = Phase::done;
     }
 
     void pump(int64_t now) {
         if (!sock_) return;
         auto& c = context().counters();
-        if (opt_.tick_interval_ms > 0 && now >= next_tick_ns_ && !tick_in_flight_ && in_flight_.size() < opt_.window) {
+        if (opt_.tick_interval_ms > 0 && now >= next_tick_ns_ && !tick_in_flight_ &&
+            in_flight_.size() < opt_.window) {
             next_tick_ns_ = now + static_cast<int64_t>(opt_.tick_interval_ms) * 1'000'000;
             in_flight_count_.fetch_add(1);  // before the state check, as for messages below
             if (state_.load() == PluginState::running) {
                 const uint64_t seq = ++seq_;
-                if (iso::send_frames(*sock_, {std::string(iso::kTick), iso::enc<uint64_t>(seq), iso::enc<int64_t>(now_us())},
+                if (iso::send_frames(*sock_,
+                                     {std::string(iso::kTick), iso::enc<uint64_t>(seq),
+                                      iso::enc<int64_t>(now_us())},
                                      true)) {
                     if (in_flight_.empty()) head_started_ns_ = now;
                     in_flight_.push_back({seq, true, now});
@@ -714,8 +788,11 @@ class ProcessInstance final : public PluginInstance {
             for (std::size_t i = 0; i < batch_.size(); ++i) {
                 const auto& m = *batch_[i];
                 const auto header = wire::encode_header(m.header);
-                iso::append_msg_record(batch_frame_, {seq_ + 1 + i, m.receive_time_us,
-                                                      {header.data(), header.size()}, m.topic, m.payload});
+                iso::append_msg_record(batch_frame_, {seq_ + 1 + i,
+                                                      m.receive_time_us,
+                                                      {header.data(), header.size()},
+                                                      m.topic,
+                                                      m.payload});
             }
             // Never block: a PAIR socket whose peer has gone would wait forever. The messages go
             // back to the inbox; the runner's exit is noticed on the next round.
@@ -723,7 +800,8 @@ class ProcessInstance final : public PluginInstance {
             if (!iso::send_views(*sock_, parts, true)) {
                 in_flight_count_.store(in_flight_.size());
                 std::lock_guard lock(mu_);
-                for (auto it = batch_.rbegin(); it != batch_.rend(); ++it) inbox_.push_front(std::move(*it));
+                for (auto it = batch_.rbegin(); it != batch_.rend(); ++it)
+                    inbox_.push_front(std::move(*it));
                 return;
             }
             if (in_flight_.empty()) head_started_ns_ = mono_ns();
@@ -750,7 +828,8 @@ class ProcessInstance final : public PluginInstance {
     // condemned) when it answers a request that was not made.
     bool complete(const iso::DoneRecord& d) {
         if (in_flight_.empty() || in_flight_.front().seq != d.seq) {
-            protocol_violation("a reply for request " + std::to_string(d.seq) + ", which was not made");
+            protocol_violation("a reply for request " + std::to_string(d.seq) +
+                               ", which was not made");
             return false;
         }
         const InFlight done = in_flight_.front();
@@ -760,8 +839,10 @@ class ProcessInstance final : public PluginInstance {
         head_started_ns_ = now;
         auto& c = context().counters();
         if (d.status == iso::kSkipped) {  // arrived at the runner after a suspension
-            if (done.tick) tick_in_flight_ = false;
-            else c.dropped_not_running.fetch_add(1, std::memory_order_relaxed);
+            if (done.tick)
+                tick_in_flight_ = false;
+            else
+                c.dropped_not_running.fetch_add(1, std::memory_order_relaxed);
             return true;
         }
         callback_ns_.record(d.took_ns);
@@ -777,12 +858,14 @@ class ProcessInstance final : public PluginInstance {
         }
         if (d.status == TB_E_BAD_DATA && !done.tick) {
             const uint64_t n = c.bad_data.fetch_add(1, std::memory_order_relaxed);
-            if (n < 5 || n % 10000 == 0) context().log()->warn("bad data: {} (#{})", d.error, n + 1);
+            if (n < 5 || n % 10000 == 0)
+                context().log()->warn("bad data: {} (#{})", d.error, n + 1);
         } else if (d.status != TB_OK) {
             const uint64_t n = c.callback_errors.fetch_add(1, std::memory_order_relaxed);
             if (n < 5 || n % 10000 == 0) {
-                context().log()->error("{} failed: {} (code {}, #{})", done.tick ? "on_tick" : "on_message", d.error,
-                                       d.status, n + 1);
+                context().log()->error("{} failed: {} (code {}, #{})",
+                                       done.tick ? "on_tick" : "on_message", d.error, d.status,
+                                       n + 1);
             }
         }
         return true;
@@ -793,7 +876,8 @@ class ProcessInstance final : public PluginInstance {
         const std::string_view verb = f.empty() ? std::string_view() : std::string_view(f[0]);
         if (verb == iso::kDone) {
             if (f.size() != 2 || f[1].empty()) return protocol_violation("a malformed 'done'");
-            if (phase_ != Phase::running && phase_ != Phase::stopping) return protocol_violation("'done' before 'ready'");
+            if (phase_ != Phase::running && phase_ != Phase::stopping)
+                return protocol_violation("'done' before 'ready'");
             std::size_t pos = 0;
             iso::DoneRecord d;
             while (pos < f[1].size()) {
@@ -801,12 +885,15 @@ class ProcessInstance final : public PluginInstance {
                 if (!complete(d)) return;
             }
         } else if (verb == iso::kCall) {
-            if (f.size() < 3 || !iso::dec<uint64_t>(f[1])) return protocol_violation("a malformed 'call'");
-            if (!hello_ || phase_ == Phase::failed) return protocol_violation("a 'call' before 'hello'");
+            if (f.size() < 3 || !iso::dec<uint64_t>(f[1]))
+                return protocol_violation("a malformed 'call'");
+            if (!hello_ || phase_ == Phase::failed)
+                return protocol_violation("a 'call' before 'hello'");
             execute_call(f);
         } else if (verb == iso::kPost) {
             if (f.size() < 2) return protocol_violation("a malformed 'post'");
-            if (!hello_ || phase_ == Phase::failed) return protocol_violation("a 'post' before 'hello'");
+            if (!hello_ || phase_ == Phase::failed)
+                return protocol_violation("a 'post' before 'hello'");
             execute_post(f);
         } else if (verb == iso::kLog) {
             const auto level = f.size() == 3 ? iso::dec<int32_t>(f[1]) : std::nullopt;
@@ -815,39 +902,45 @@ class ProcessInstance final : public PluginInstance {
         } else if (verb == iso::kHello) {
             const auto pid = f.size() == 3 ? iso::dec<int32_t>(f[1]) : std::nullopt;
             const auto version = f.size() == 3 ? iso::dec<uint32_t>(f[2]) : std::nullopt;
-            if (!pid || !version || hello_ || phase_ != Phase::starting) return protocol_violation("an unexpected 'hello'");
+            if (!pid || !version || hello_ || phase_ != Phase::starting)
+                return protocol_violation("an unexpected 'hello'");
             if (*version != iso::kProtocolVersion) {
-                return protocol_violation("'hello' with runner protocol version " + std::to_string(*version) +
-                                          ", but this host speaks version " + std::to_string(iso::kProtocolVersion) +
-                                          ": " + opt_.runner.string() +
-                                          " is from another build; install the testbed-runner that came with this "
-                                          "testbed-host (or point $TB_RUNNER at it)");
+                return protocol_violation(
+                    "'hello' with runner protocol version " + std::to_string(*version) +
+                    ", but this host speaks version " + std::to_string(iso::kProtocolVersion) +
+                    ": " + opt_.runner.string() +
+                    " is from another build; install the testbed-runner that came with this "
+                    "testbed-host (or point $TB_RUNNER at it)");
             }
             if (*pid != pid_) {
-                return protocol_violation("'hello' from pid " + std::to_string(*pid) + " (expected pid " +
-                                          std::to_string(pid_) + ")");
+                return protocol_violation("'hello' from pid " + std::to_string(*pid) +
+                                          " (expected pid " + std::to_string(pid_) + ")");
             }
             hello_ = true;
-            (void)iso::send_frames(*sock_, {std::string(iso::kInit), context().config().dump(),
-                                            iso::enc<double>(opt_.record_budget_per_s)},
+            (void)iso::send_frames(*sock_,
+                                   {std::string(iso::kInit), context().config().dump(),
+                                    iso::enc<double>(opt_.record_budget_per_s)},
                                    true);
         } else if (verb == iso::kReady) {
-            if (f.size() != 1 || !hello_ || phase_ != Phase::starting) return protocol_violation("an unexpected 'ready'");
+            if (f.size() != 1 || !hello_ || phase_ != Phase::starting)
+                return protocol_violation("an unexpected 'ready'");
             phase_ = Phase::running;
             next_tick_ns_ = mono_ns() + static_cast<int64_t>(opt_.tick_interval_ms) * 1'000'000;
             running_since_ns_ = mono_ns();
             if (start_reported_) {
                 state_.store(suspended_.load() ? PluginState::suspended : PluginState::running);
-                log_->info("plugin '{}': runner pid {} restarted ({} of {})", name(), pid_, restarts_.load(),
-                           opt_.restart_max);
+                log_->info("plugin '{}': runner pid {} restarted ({} of {})", name(), pid_,
+                           restarts_.load(), opt_.restart_max);
                 context().host_event(TB_SEV_INFO, "plugin_restarted",
-                                     "plugin '" + name() + "' runs again (restart " + std::to_string(restarts_.load()) +
-                                         " of " + std::to_string(opt_.restart_max) + ")");
+                                     "plugin '" + name() + "' runs again (restart " +
+                                         std::to_string(restarts_.load()) + " of " +
+                                         std::to_string(opt_.restart_max) + ")");
             } else {
                 report_start({});
             }
         } else if (verb == iso::kInitFailed) {
-            if (f.size() != 2 || phase_ != Phase::starting) return protocol_violation("an unexpected 'init_failed'");
+            if (f.size() != 2 || phase_ != Phase::starting)
+                return protocol_violation("an unexpected 'init_failed'");
             set_last_error(f[1]);
             if (!start_reported_) {
                 report_start(Error{"plugin '" + name() + "' (isolated): " + f[1], "create"});
@@ -861,12 +954,14 @@ class ProcessInstance final : public PluginInstance {
             }
         } else if (verb == iso::kFatal) {
             if (f.size() != 3) return protocol_violation("a malformed 'fatal'");
-            fatal_reason_ = (f[1] == "memory_limit" || f[1] == "uncaught_exception") ? f[1] : "fatal";
+            fatal_reason_ =
+                (f[1] == "memory_limit" || f[1] == "uncaught_exception") ? f[1] : "fatal";
             fatal_text_ = f[2].substr(0, 1000);
         } else if (verb == iso::kBye) {
             if (phase_ != Phase::stopping) return protocol_violation("an unexpected 'bye'");
         } else {
-            return protocol_violation("an unknown message '" + std::string(verb.substr(0, 32)) + "'");
+            return protocol_violation("an unknown message '" + std::string(verb.substr(0, 32)) +
+                                      "'");
         }
     }
 
@@ -897,7 +992,8 @@ class ProcessInstance final : public PluginInstance {
         } else {
             return protocol_violation("an unknown call '" + std::string(op.substr(0, 32)) + "'");
         }
-        (void)iso::send_frames(*sock_, {std::string(iso::kRet), f[1], iso::enc<int32_t>(rc), why, value}, true);
+        (void)iso::send_frames(
+            *sock_, {std::string(iso::kRet), f[1], iso::enc<int32_t>(rc), why, value}, true);
     }
 
     // A one-way record ('post'): executed and counted exactly like a call, but the runner does not
@@ -1007,9 +1103,11 @@ class ProcessInstance final : public PluginInstance {
 
 }  // namespace
 
-std::unique_ptr<PluginInstance> make_process_instance(std::unique_ptr<PluginContext> context, ProcessOptions options,
+std::unique_ptr<PluginInstance> make_process_instance(std::unique_ptr<PluginContext> context,
+                                                      ProcessOptions options,
                                                       IncidentSink incidents) {
-    return std::make_unique<ProcessInstance>(std::move(context), std::move(options), std::move(incidents));
+    return std::make_unique<ProcessInstance>(std::move(context), std::move(options),
+                                             std::move(incidents));
 }
 
 }  // namespace tb::host

@@ -14,13 +14,13 @@
 // the host's main thread).
 #pragma once
 
-#include "isolation/incidents.hpp"
-#include "runtime/in_process.hpp"
-#include "runtime/plugin_instance.hpp"
-
 #include <chrono>
 #include <filesystem>
 #include <memory>
+
+#include "isolation/incidents.hpp"
+#include "runtime/in_process.hpp"
+#include "runtime/plugin_instance.hpp"
 
 namespace tb::host {
 
@@ -37,15 +37,16 @@ struct ProcessOptions {
     std::chrono::seconds restart_reset{300};
     std::chrono::milliseconds callback_deadline{2000};
     std::chrono::milliseconds start_timeout{10000};  // spawn + load + create + start
-    uint64_t memory_limit_mb = 0;  // 0 = none
-    uint64_t cpu_limit_s = 0;      // 0 = none
-    int nice = 10;                 // nice steps below the host: the runner yields the CPU to the host
-    uint32_t tick_interval_ms = 0; // 0 = the plugin has no on_tick
-    std::size_t window = 2048;     // messages sent to the runner before their replies arrive
+    uint64_t memory_limit_mb = 0;                    // 0 = none
+    uint64_t cpu_limit_s = 0;                        // 0 = none
+    int nice = 10;  // nice steps below the host: the runner yields the CPU to the host
+    uint32_t tick_interval_ms = 0;   // 0 = the plugin has no on_tick
+    std::size_t window = 2048;       // messages sent to the runner before their replies arrive
     double record_budget_per_s = 0;  // mirrored by the runner for its one-way records (0 = none)
 };
 
-std::unique_ptr<PluginInstance> make_process_instance(std::unique_ptr<PluginContext> context, ProcessOptions options,
+std::unique_ptr<PluginInstance> make_process_instance(std::unique_ptr<PluginContext> context,
+                                                      ProcessOptions options,
                                                       IncidentSink incidents);
 
 // The testbed-runner next to the running executable (or $TB_RUNNER when set).
@@ -53,6 +54,7 @@ std::filesystem::path default_runner_path();
 
 // Options for running `lib` isolated, from its [[plugins]] entry (nullptr: the defaults). Shared by
 // the host (testbed.toml plugins) and governance (trial plugins) so both isolate the same way.
-ProcessOptions process_options_for(const PluginSpec* spec, int64_t run_id, const PluginLibrary& lib);
+ProcessOptions process_options_for(const PluginSpec* spec, int64_t run_id,
+                                   const PluginLibrary& lib);
 
 }  // namespace tb::host

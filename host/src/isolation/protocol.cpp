@@ -1,10 +1,9 @@
 #include "isolation/protocol.hpp"
 
-#include "wire/wire.hpp"
-
+#include <algorithm>
 #include <zmq.hpp>
 
-#include <algorithm>
+#include "wire/wire.hpp"
 
 namespace tb::host::isolation {
 
@@ -114,7 +113,8 @@ bool recv_into(zmq::socket_t& sock, Frames& out, bool dontwait) {
     zmq::message_t m;
     for (;;) {
         try {
-            const auto flags = (dontwait && n == 0) ? zmq::recv_flags::dontwait : zmq::recv_flags::none;
+            const auto flags =
+                (dontwait && n == 0) ? zmq::recv_flags::dontwait : zmq::recv_flags::none;
             if (!sock.recv(m, flags)) {
                 out.resize(n);
                 return false;

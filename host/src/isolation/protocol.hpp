@@ -36,23 +36,24 @@ inline constexpr std::string_view kTick = "tick";  // seq u64, now_us i64
 inline constexpr std::string_view kRet = "ret";    // call_id u64, status i32, why, value
 inline constexpr std::string_view kStop = "stop";  // (none)
 // Verbs, runner -> host.
-inline constexpr std::string_view kHello = "hello";        // pid i32, protocol version u32
-inline constexpr std::string_view kReady = "ready";        // (none)
+inline constexpr std::string_view kHello = "hello";             // pid i32, protocol version u32
+inline constexpr std::string_view kReady = "ready";             // (none)
 inline constexpr std::string_view kInitFailed = "init_failed";  // message
-inline constexpr std::string_view kDone = "done";          // one frame: DoneRecord below
-inline constexpr std::string_view kLog = "log";            // level i32, text (no reply)
-inline constexpr std::string_view kCall = "call";          // call_id u64, op, args... (reply: ret)
-inline constexpr std::string_view kPost = "post";          // op (metric, event), args... (no reply)
-inline constexpr std::string_view kFatal = "fatal";        // reason, text (the runner then exits)
-inline constexpr std::string_view kBye = "bye";            // (none; the runner then exits 0)
+inline constexpr std::string_view kDone = "done";               // one frame: DoneRecord below
+inline constexpr std::string_view kLog = "log";                 // level i32, text (no reply)
+inline constexpr std::string_view kCall = "call";    // call_id u64, op, args... (reply: ret)
+inline constexpr std::string_view kPost = "post";    // op (metric, event), args... (no reply)
+inline constexpr std::string_view kFatal = "fatal";  // reason, text (the runner then exits)
+inline constexpr std::string_view kBye = "bye";      // (none; the runner then exits 0)
 
 // Host API operations carried by kCall.
 inline constexpr std::string_view kOpPublish = "publish";  // topic, data, content_type i32
 inline constexpr std::string_view kOpMetric = "metric";    // name, subject, value f64, time_us i64
-inline constexpr std::string_view kOpEvent = "event";      // severity i32, kind, subject, message, detail_json
-inline constexpr std::string_view kOpConfig = "config";    // key (ret value: the text)
-inline constexpr std::string_view kOpLog = "log";          // level i32, text (warnings and errors:
-                                                           // acknowledged, so they survive a crash)
+inline constexpr std::string_view kOpEvent =
+    "event";  // severity i32, kind, subject, message, detail_json
+inline constexpr std::string_view kOpConfig = "config";  // key (ret value: the text)
+inline constexpr std::string_view kOpLog = "log";        // level i32, text (warnings and errors:
+                                                         // acknowledged, so they survive a crash)
 
 // Version 2: batched 'msg', one-way 'post' for metrics and events, record budget in 'init'.
 // Version 3: a 'msg' batch is one frame (was 5 per message), replies come one 'done' frame per
@@ -112,16 +113,17 @@ struct Progress {
 // The status of a done record for a message the runner skipped (Progress::skip_through). No
 // plugin status can be this: the runner reports a plugin that returns it as TB_E_INTERNAL.
 inline constexpr int32_t kSkipped = INT32_MIN;
-static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<int64_t>::is_always_lock_free);
+static_assert(std::atomic<uint64_t>::is_always_lock_free &&
+              std::atomic<int64_t>::is_always_lock_free);
 inline constexpr int kProgressFd = 3;  // the descriptor number the runner finds it under
 
 // Exit codes the runner uses for conditions it detects itself (anything else is the plugin's).
-inline constexpr int kExitUsage = 120;          // bad command line
-inline constexpr int kExitLoad = 121;           // the plugin library could not be loaded
-inline constexpr int kExitLink = 122;           // the host link broke or the host sent garbage
-inline constexpr int kExitMemory = 123;         // an allocation failed (memory limit reached)
-inline constexpr int kExitUncaught = 124;       // an exception escaped a raw C callback
-inline constexpr int kExitParentGone = 125;     // the host process went away
+inline constexpr int kExitUsage = 120;       // bad command line
+inline constexpr int kExitLoad = 121;        // the plugin library could not be loaded
+inline constexpr int kExitLink = 122;        // the host link broke or the host sent garbage
+inline constexpr int kExitMemory = 123;      // an allocation failed (memory limit reached)
+inline constexpr int kExitUncaught = 124;    // an exception escaped a raw C callback
+inline constexpr int kExitParentGone = 125;  // the host process went away
 
 using Frames = std::vector<std::string>;
 
@@ -144,7 +146,8 @@ std::optional<T> dec(std::string_view s) {
 // Send all frames (blocking unless `dontwait`). False when the socket refused.
 bool send_frames(zmq::socket_t& sock, const Frames& frames, bool dontwait = false);
 // The same from views (no copy into strings first).
-bool send_views(zmq::socket_t& sock, std::span<const std::string_view> frames, bool dontwait = false);
+bool send_views(zmq::socket_t& sock, std::span<const std::string_view> frames,
+                bool dontwait = false);
 // Receive one multipart message (blocking unless `dontwait`); nullopt when nothing was there. A
 // message of more than kMaxFrames frames is drained and returned as {"<too many frames>"}.
 std::optional<Frames> recv_frames(zmq::socket_t& sock, bool dontwait);

@@ -1,9 +1,5 @@
 #include "store/sqlite_store.hpp"
 
-#include "common/clock.hpp"
-#include "common/logging.hpp"
-#include "store/migrations.hpp"
-
 #include <sqlite3.h>
 
 #include <condition_variable>
@@ -13,6 +9,10 @@
 #include <thread>
 #include <variant>
 
+#include "common/clock.hpp"
+#include "common/logging.hpp"
+#include "store/migrations.hpp"
+
 namespace tb::host {
 namespace {
 
@@ -20,23 +20,31 @@ std::string errmsg(sqlite3* db) { return db ? sqlite3_errmsg(db) : "out of memor
 
 // A prepared statement that finalizes itself.
 class Stmt {
-   public:
+ public:
     Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
     ~Stmt() { sqlite3_finalize(st_); }
     Stmt(const Stmt&) = delete;
     Stmt& operator=(const Stmt&) = delete;
     bool ok() const { return rc_ == SQLITE_OK; }
     sqlite3_stmt* get() const { return st_; }
-    void text(int i, const std::string& s) { sqlite3_bind_text(st_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+    void text(int i, const std::string& s) {
+        sqlite3_bind_text(st_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    }
     void text_or_null(int i, const std::string& s) {
-        if (s.empty()) sqlite3_bind_null(st_, i);
-        else text(i, s);
+        if (s.empty())
+            sqlite3_bind_null(st_, i);
+        else
+            text(i, s);
     }
     // For the row writer: `s` outlives step() and reset(), so SQLite need not copy it.
-    void text_static(int i, const std::string& s) { sqlite3_bind_text(st_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC); }
+    void text_static(int i, const std::string& s) {
+        sqlite3_bind_text(st_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+    }
     void text_static_or_null(int i, const std::string& s) {
-        if (s.empty()) sqlite3_bind_null(st_, i);
-        else text_static(i, s);
+        if (s.empty())
+            sqlite3_bind_null(st_, i);
+        else
+            text_static(i, s);
     }
     void i64(int i, int64_t v) { sqlite3_bind_int64(st_, i, v); }
     void f64(int i, double v) { sqlite3_bind_double(st_, i, v); }
@@ -47,7 +55,7 @@ class Stmt {
         sqlite3_clear_bindings(st_);
     }
 
-   private:
+ private:
     sqlite3_stmt* st_ = nullptr;
     int rc_ = SQLITE_ERROR;
 };
@@ -80,22 +88,29 @@ Status exec_sql(sqlite3* db, const char* sql, const std::string& what) {
 
 Result<sqlite3*> open_database(const std::filesystem::path& file, bool create) {
     sqlite3* db = nullptr;
-    const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+    const int flags =
+        SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
     if (!create && !std::filesystem::exists(file)) {
-        return Error{file.string() + ": database does not exist (run the host first, or check --db)", "not_found"};
+        return Error{
+            file.string() + ": database does not exist (run the host first, or check --db)",
+            "not_found"};
     }
     if (sqlite3_open_v2(file.c_str(), &db, flags, nullptr) != SQLITE_OK) {
         std::string msg = errmsg(db);
         sqlite3_close(db);
-        return Error{file.string() + ": cannot open database: " + msg + " (check the path and permissions)", "open"};
+        return Error{
+            file.string() + ": cannot open database: " + msg + " (check the path and permissions)",
+            "open"};
     }
     sqlite3_busy_handler(db, busy_wait_briefly, nullptr);
     // Reject files that are not SQLite before touching them.
     if (auto s = exec_sql(db, "PRAGMA schema_version", file.string()); !s) {
         sqlite3_close(db);
-        return Error{file.string() + ": is not a testbed results database (" + s.message() + ")", "not_a_database"};
+        return Error{file.string() + ": is not a testbed results database (" + s.message() + ")",
+                     "not_a_database"};
     }
-    if (auto s = exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;", file.string()); !s) {
+    if (auto s = exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;", file.string());
+        !s) {
         sqlite3_close(db);
         return s.error();
     }
@@ -181,8 +196,10 @@ struct SqliteStore::Impl {
                 committed = st.committed_rows;
             }
             if (!ok) {
-                log->error("{}: writing {} row(s) failed: {}; they are lost, rows committed before are safe",
-                           file.string(), n, errmsg(db));
+                log->error(
+                    "{}: writing {} row(s) failed: {}; they are lost, rows committed before are "
+                    "safe",
+                    file.string(), n, errmsg(db));
                 sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
             } else if (opt.on_commit) {
                 opt.on_commit(committed);
@@ -205,8 +222,10 @@ struct SqliteStore::Impl {
         const auto& e = std::get<EventRow>(row);
         auto& s = *ins_event;
         s.i64(1, e.run_id);
-        if (e.plugin_row > 0) s.i64(2, e.plugin_row);
-        else s.null(2);
+        if (e.plugin_row > 0)
+            s.i64(2, e.plugin_row);
+        else
+            s.null(2);
         s.i64(3, e.severity);
         s.text_static(4, e.kind);
         s.text_static_or_null(5, e.subject);
@@ -251,7 +270,8 @@ SqliteStore::~SqliteStore() { (void)close(); }
 
 const std::filesystem::path& SqliteStore::file() const noexcept { return impl_->file; }
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& file, SqliteOptions options) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& file,
+                                                       SqliteOptions options) {
     auto db = open_database(file, true);
     if (!db) return db.error();
     std::unique_ptr<SqliteStore> store(new SqliteStore());
@@ -259,14 +279,19 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
     im.file = file;
     im.opt = std::move(options);
     im.db = *db;
-    if (auto s = exec_sql(im.db, im.opt.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-                          file.string());
+    if (auto s = exec_sql(
+            im.db,
+            im.opt.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+            file.string());
         !s) {
         return s.error();
     }
-    im.ins_metric = std::make_unique<Stmt>(im.db, "INSERT INTO metrics(series_id, subject, value, t_us) VALUES (?,?,?,?)");
-    im.ins_event = std::make_unique<Stmt>(
-        im.db, "INSERT INTO events(run_id, plugin_row, severity, kind, subject, message, detail_json, t_us) VALUES (?,?,?,?,?,?,?,?)");
+    im.ins_metric = std::make_unique<Stmt>(
+        im.db, "INSERT INTO metrics(series_id, subject, value, t_us) VALUES (?,?,?,?)");
+    im.ins_event =
+        std::make_unique<Stmt>(im.db,
+                               "INSERT INTO events(run_id, plugin_row, severity, kind, subject, "
+                               "message, detail_json, t_us) VALUES (?,?,?,?,?,?,?,?)");
     if (!im.ins_metric->ok() || !im.ins_event->ok()) {
         return Error{file.string() + ": cannot prepare statements: " + errmsg(im.db), "sqlite"};
     }
@@ -275,12 +300,16 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
     return store;
 }
 
-Status SqliteStore::execute(std::function<Status(sqlite3*)> fn) { return impl_->submit(std::move(fn)); }
+Status SqliteStore::execute(std::function<Status(sqlite3*)> fn) {
+    return impl_->submit(std::move(fn));
+}
 
 Result<int64_t> SqliteStore::begin_run(const RunInfo& info) {
     int64_t id = 0;
     auto s = execute([&](sqlite3* db) -> Status {
-        Stmt st(db, "INSERT INTO runs(testbed, host_version, started_us, config_json) VALUES (?,?,?,?)");
+        Stmt st(
+            db,
+            "INSERT INTO runs(testbed, host_version, started_us, config_json) VALUES (?,?,?,?)");
         st.text(1, info.testbed);
         st.text(2, info.host_version);
         st.i64(3, info.started_us);
@@ -297,8 +326,10 @@ Result<PluginRecord> SqliteStore::register_plugin(const PluginRegistration& reg)
     PluginRecord rec;
     auto s = execute([&](sqlite3* db) -> Status {
         if (auto b = exec_sql(db, "BEGIN", "register plugin"); !b) return b;
-        Stmt st(db, "INSERT INTO plugins(run_id, instance, plugin_id, version, organisation, file, sha256, mode, trial_id, manifest_json) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?)");
+        Stmt st(db,
+                "INSERT INTO plugins(run_id, instance, plugin_id, version, organisation, file, "
+                "sha256, mode, trial_id, manifest_json) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)");
         st.i64(1, reg.run_id);
         st.text(2, reg.instance);
         st.text(3, reg.plugin_id);
@@ -307,15 +338,19 @@ Result<PluginRecord> SqliteStore::register_plugin(const PluginRegistration& reg)
         st.text(6, reg.file);
         st.text(7, reg.sha256);
         st.text(8, reg.mode);
-        if (reg.trial_id) st.i64(9, *reg.trial_id);
-        else st.null(9);
+        if (reg.trial_id)
+            st.i64(9, *reg.trial_id);
+        else
+            st.null(9);
         st.text(10, reg.manifest.dump());
         if (st.step() != SQLITE_DONE) {
             exec_sql(db, "ROLLBACK", "");
             return Error{"recording plugin '" + reg.instance + "': " + errmsg(db), "sqlite"};
         }
         rec.plugin_row = sqlite3_last_insert_rowid(db);
-        Stmt ss(db, "INSERT INTO series(plugin_row, name, unit, better, description) VALUES (?,?,?,?,?)");
+        Stmt ss(
+            db,
+            "INSERT INTO series(plugin_row, name, unit, better, description) VALUES (?,?,?,?,?)");
         for (const auto& x : reg.series) {
             ss.i64(1, rec.plugin_row);
             ss.text(2, x.name);
@@ -324,7 +359,9 @@ Result<PluginRecord> SqliteStore::register_plugin(const PluginRegistration& reg)
             ss.text(5, x.description);
             if (ss.step() != SQLITE_DONE) {
                 exec_sql(db, "ROLLBACK", "");
-                return Error{"recording metric '" + x.name + "' of plugin '" + reg.instance + "': " + errmsg(db), "sqlite"};
+                return Error{"recording metric '" + x.name + "' of plugin '" + reg.instance +
+                                 "': " + errmsg(db),
+                             "sqlite"};
             }
             rec.series_ids[x.name] = sqlite3_last_insert_rowid(db);
             ss.reset();
@@ -340,7 +377,8 @@ Status SqliteStore::save_plugin_stats(int64_t plugin_row, const nlohmann::json& 
         Stmt st(db, "UPDATE plugins SET stats_json = ? WHERE id = ?");
         st.text(1, stats.dump());
         st.i64(2, plugin_row);
-        if (st.step() != SQLITE_DONE) return Error{"saving plugin statistics: " + errmsg(db), "sqlite"};
+        if (st.step() != SQLITE_DONE)
+            return Error{"saving plugin statistics: " + errmsg(db), "sqlite"};
         return {};
     });
 }
@@ -349,12 +387,15 @@ namespace {
 
 // Feed health rows, drop counts and stale periods of one run, inside the caller's transaction.
 bool write_feed_health(sqlite3* db, int64_t run_id, const std::vector<FeedHealthRow>& feeds,
-                       const std::map<std::string, uint64_t>& drops, const std::vector<StalePeriod>& periods) {
+                       const std::map<std::string, uint64_t>& drops,
+                       const std::vector<StalePeriod>& periods) {
     bool ok = true;
     const int64_t now = now_us();
-    Stmt fh(db, "INSERT OR REPLACE INTO feed_health(run_id, source, messages, bytes, gaps, duplicates, out_of_order, "
-                "first_seen_us, last_seen_us, stale_after_s, stale, stale_count, updated_us) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    Stmt fh(db,
+            "INSERT OR REPLACE INTO feed_health(run_id, source, messages, bytes, gaps, duplicates, "
+            "out_of_order, "
+            "first_seen_us, last_seen_us, stale_after_s, stale, stale_count, updated_us) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
     for (const auto& f : feeds) {
         if (!ok) break;
         fh.i64(1, run_id);
@@ -388,7 +429,9 @@ bool write_feed_health(sqlite3* db, int64_t run_id, const std::vector<FeedHealth
         ok = dr.step() == SQLITE_DONE;
         dr.reset();
     }
-    Stmt sp(db, "INSERT OR REPLACE INTO feed_stale_periods(run_id, source, from_us, until_us) VALUES (?,?,?,?)");
+    Stmt sp(db,
+            "INSERT OR REPLACE INTO feed_stale_periods(run_id, source, from_us, until_us) VALUES "
+            "(?,?,?,?)");
     for (const auto& p : periods) {
         if (!ok) break;
         sp.i64(1, run_id);
@@ -411,14 +454,16 @@ Status SqliteStore::save_feed_health(int64_t run_id, const std::vector<FeedHealt
         if (!write_feed_health(db, run_id, feeds, drops, stale_periods)) {
             const std::string msg = errmsg(db);
             exec_sql(db, "ROLLBACK", "");
-            return Error{"recording feed health of run " + std::to_string(run_id) + ": " + msg, "sqlite"};
+            return Error{"recording feed health of run " + std::to_string(run_id) + ": " + msg,
+                         "sqlite"};
         }
         return exec_sql(db, "COMMIT", "feed health");
     });
 }
 
 Status SqliteStore::end_run(int64_t run_id, int64_t ended_us, const nlohmann::json& summary,
-                            const std::vector<FeedHealthRow>& feeds, const std::map<std::string, uint64_t>& drops) {
+                            const std::vector<FeedHealthRow>& feeds,
+                            const std::map<std::string, uint64_t>& drops) {
     return execute([&](sqlite3* db) -> Status {
         if (auto b = exec_sql(db, "BEGIN", "end run"); !b) return b;
         Stmt st(db, "UPDATE runs SET ended_us = ?, summary_json = ? WHERE id = ?");
@@ -430,7 +475,8 @@ Status SqliteStore::end_run(int64_t run_id, int64_t ended_us, const nlohmann::js
         if (!ok) {
             const std::string msg = errmsg(db);
             exec_sql(db, "ROLLBACK", "");
-            return Error{"recording the end of run " + std::to_string(run_id) + ": " + msg, "sqlite"};
+            return Error{"recording the end of run " + std::to_string(run_id) + ": " + msg,
+                         "sqlite"};
         }
         return exec_sql(db, "COMMIT", "end run");
     });
@@ -455,7 +501,8 @@ Status SqliteStore::close() {
     im.ins_metric.reset();
     im.ins_event.reset();
     Status s;
-    if (sqlite3_close(im.db) != SQLITE_OK) s = Error{im.file.string() + ": close failed: " + errmsg(im.db), "sqlite"};
+    if (sqlite3_close(im.db) != SQLITE_OK)
+        s = Error{im.file.string() + ": close failed: " + errmsg(im.db), "sqlite"};
     im.db = nullptr;
     return s;
 }

@@ -7,12 +7,12 @@
 // Thread safety: every public method is thread-safe.
 #pragma once
 
-#include "store/result_store.hpp"
-
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
+
+#include "store/result_store.hpp"
 
 struct sqlite3;
 
@@ -32,8 +32,9 @@ struct SqliteOptions {
 int schema_version_latest();
 
 class SqliteStore final : public ResultStore {
-   public:
-    static Result<std::unique_ptr<SqliteStore>> open(const std::filesystem::path& file, SqliteOptions options = {});
+ public:
+    static Result<std::unique_ptr<SqliteStore>> open(const std::filesystem::path& file,
+                                                     SqliteOptions options = {});
     ~SqliteStore() override;
 
     Result<int64_t> begin_run(const RunInfo& info) override;
@@ -57,7 +58,7 @@ class SqliteStore final : public ResultStore {
 
     const std::filesystem::path& file() const noexcept;
 
-   private:
+ private:
     SqliteStore();
     struct Impl;
     std::unique_ptr<Impl> impl_;

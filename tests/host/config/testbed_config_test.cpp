@@ -1,7 +1,8 @@
 #include "config/testbed_config.hpp"
-#include "support/test_support.hpp"
 
 #include <gtest/gtest.h>
+
+#include "support/test_support.hpp"
 
 namespace tb::host {
 namespace {
@@ -53,7 +54,8 @@ TEST(TestbedConfig, ParsesSensorsPluginsAndConfig) {
 }
 
 TEST(TestbedConfig, UntrustedPluginsDefaultToProcessIsolation) {
-    auto cfg = parse_testbed("[testbed]\nid=\"t\"\n[[plugins]]\nname=\"x\"\n", "/tmp/t/testbed.toml");
+    auto cfg =
+        parse_testbed("[testbed]\nid=\"t\"\n[[plugins]]\nname=\"x\"\n", "/tmp/t/testbed.toml");
     ASSERT_TRUE(cfg) << cfg.error().message;
     EXPECT_EQ(cfg->plugins[0].isolation, Isolation::process);
 }
@@ -66,7 +68,9 @@ TEST(TestbedConfig, SyntaxErrorNamesFileAndLine) {
 }
 
 TEST(TestbedConfig, UnknownKeyNamesTheKeyTheLineAndTheKnownKeys) {
-    auto cfg = parse_testbed("[testbed]\nid = \"t\"\n\n[[plugins]]\nname = \"a\"\nlibary = \"typo\"\n", "/x/testbed.toml");
+    auto cfg =
+        parse_testbed("[testbed]\nid = \"t\"\n\n[[plugins]]\nname = \"a\"\nlibary = \"typo\"\n",
+                      "/x/testbed.toml");
     ASSERT_FALSE(cfg);
     EXPECT_THAT(cfg.error().message, HasSubstr("/x/testbed.toml:6"));
     EXPECT_THAT(cfg.error().message, HasSubstr("unknown key 'libary'"));
@@ -82,9 +86,12 @@ TEST(TestbedConfig, RejectsWrongTypesBadValuesAndDuplicates) {
         {"[testbed]\nname = \"x\"\n", "needs id"},
         {"[testbed]\nid=\"t\"\n[host]\nworkers = 0\n", "'workers' must be 1..64"},
         {"[testbed]\nid=\"t\"\n[host]\ningest_hwm = 10\n", "'ingest_hwm' must be 100..10000000"},
-        {"[testbed]\nid=\"t\"\n[host]\ningest_hwm = 4294977296\n", "'ingest_hwm' must be 100..10000000"},
-        {"[testbed]\nid=\"t\"\n[[sensors]]\nkind = \"unicorn\"\ntopic_prefix=\"s/u/\"\ncount=1\n", "unknown kind 'unicorn'"},
-        {"[testbed]\nid=\"t\"\n[[sensors]]\nkind = \"parking\"\ntopic_prefix=\"s/p\"\ncount=1\n", "ending in '/'"},
+        {"[testbed]\nid=\"t\"\n[host]\ningest_hwm = 4294977296\n",
+         "'ingest_hwm' must be 100..10000000"},
+        {"[testbed]\nid=\"t\"\n[[sensors]]\nkind = \"unicorn\"\ntopic_prefix=\"s/u/\"\ncount=1\n",
+         "unknown kind 'unicorn'"},
+        {"[testbed]\nid=\"t\"\n[[sensors]]\nkind = \"parking\"\ntopic_prefix=\"s/p\"\ncount=1\n",
+         "ending in '/'"},
         {"[testbed]\nid=\"t\"\n[[plugins]]\nname=\"a\"\n[[plugins]]\nname=\"a\"\n", "used twice"},
         {"[testbed]\nid=\"t\"\n[[plugins]]\nname=\"a\"\nisolation=\"vm\"\n", "isolation must be"},
         {"[testbed]\nid=\"t\"\n[[plugins]]\nname=\"a\"\noverflow=\"block\"\n", "overflow must be"},
@@ -107,7 +114,8 @@ TEST(TestbedConfig, MissingTestbedFolderSaysWhatToGive) {
 
 TEST(Zone, AcceptsPolygonsAndRejectsSwappedOrOpenRings) {
     auto poly = [](const char* coords) {
-        return nlohmann::json::parse(std::string(R"({"type":"Polygon","coordinates":)") + coords + "}");
+        return nlohmann::json::parse(std::string(R"({"type":"Polygon","coordinates":)") + coords +
+                                     "}");
     };
     EXPECT_TRUE(validate_zone(poly("[[[6.8,52.2],[6.9,52.2],[6.9,52.3],[6.8,52.2]]]"), "z"));
     auto open = validate_zone(poly("[[[6.8,52.2],[6.9,52.2],[6.9,52.3],[6.8,52.3]]]"), "z");
@@ -116,8 +124,10 @@ TEST(Zone, AcceptsPolygonsAndRejectsSwappedOrOpenRings) {
     auto swapped = validate_zone(poly("[[[52.2,186.8],[52.2,6.9],[52.3,6.9],[52.2,186.8]]]"), "z");
     ASSERT_FALSE(swapped);
     EXPECT_THAT(swapped.message(), HasSubstr("[longitude, latitude]"));
-    EXPECT_FALSE(validate_zone(nlohmann::json::parse(R"({"type":"FeatureCollection","features":[]})"), "z"));
-    EXPECT_FALSE(validate_zone(nlohmann::json::parse(R"({"type":"LineString","coordinates":[[0,0],[1,1]]})"), "z"));
+    EXPECT_FALSE(
+        validate_zone(nlohmann::json::parse(R"({"type":"FeatureCollection","features":[]})"), "z"));
+    EXPECT_FALSE(validate_zone(
+        nlohmann::json::parse(R"({"type":"LineString","coordinates":[[0,0],[1,1]]})"), "z"));
 }
 
 }  // namespace
