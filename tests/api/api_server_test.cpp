@@ -114,6 +114,26 @@ TEST_F(ApiServerTest, BadRequestsGetTheRightStatusAndAJsonError) {
     for (int fd : idle) ::close(fd);
 }
 
+// HEAD gets the headers GET would (Content-Length included) and no body, so a keep-alive client
+// that sends HEAD and then GET on one connection reads two whole responses.
+TEST_F(ApiServerTest, HeadIsAnsweredWithHeadersOnly) {
+    const auto get = h.get("/api/v1/status", h.staff_token);
+    ASSERT_EQ(get.status, 200);
+    const std::string auth = "Authorization: Bearer " + h.staff_token + "\r\n";
+    auto raw = host::api::http_raw("127.0.0.1", h.port,
+                                   "HEAD /api/v1/status HTTP/1.1\r\nHost: x\r\n" + auth +
+                                       "\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(raw.is_ok());
+    const auto end_of_head = raw->find("\r\n\r\n");
+    ASSERT_NE(end_of_head, std::string::npos) << *raw;
+    const std::string first = raw->substr(0, end_of_head);
+    EXPECT_EQ(first.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << first;
+    EXPECT_NE(first.find("Content-Length: "), std::string::npos) << first;
+    // The next bytes are the second response, not a body.
+    EXPECT_EQ(raw->substr(end_of_head + 4, 17), "HTTP/1.1 200 OK\r\n") << *raw;
+    EXPECT_NE(raw->find("\"status\":\"ok\""), std::string::npos) << *raw;  // /healthz's body
+}
+
 TEST_F(ApiServerTest, AnOrganisationSeesOnlyItsOwnTrialsPluginsAndEvents) {
     auto staff = h.get("/api/v1/trials", h.staff_token);
     ASSERT_EQ(staff.status, 200);

@@ -1,7 +1,9 @@
 // Fuzz target "ttn_uplink": an MQTT payload from The Things Stack as `testbed feed mqtt` maps it
 // (tb::tools::parse_ttn_uplink) with a mapping file (tb::tools::parse_ttn_mapping).
-// Input layout: u8 selector (ignored; it used to select a fuzzed mapping file, see below), then
-// the uplink JSON, mapped with the committed Enschede-Zuid style mapping below.
+// Input layout: u8 selector; when its low bit is set, a u16-length-prefixed mapping file comes
+// next and is parsed (errors must name the file; its TOML goes through config/toml_guard first,
+// docs/reliability.md bug 9); otherwise, or when that mapping is refused, the committed
+// Enschede-Zuid style mapping below is used. The rest is the uplink JSON.
 // Invariants: a refused uplink has a real reason and a detail; an accepted one becomes a feed
 // message the host accepts: a valid wire topic made of the type's prefix and the device's sensor
 // id, a SenML pack within the wire payload limit that the SDK's SenML reader parses, with the
@@ -73,11 +75,26 @@ TB_FUZZ_TARGET(ttn_uplink) {
     namespace t = tb::tools;
     tb::fuzz::Bytes in(data, size);
     const uint8_t sel = in.u8();
+    t::TtnMapping own;
     const t::TtnMapping* mapping = &builtin_mapping();
-    // The low bit used to select a fuzzed mapping file; the mapping is the operator's config, not
-    // outside input, and its TOML reaches a toml++ 3.3.0 bug we cannot fix here (docs/reliability.md,
-    // bug 9), so the uplink JSON (what devices send) is fuzzed against the committed mapping.
-    (void)sel;
+    if (sel & 1) {
+        const std::string text = in.str(in.u16());
+        auto m = t::parse_ttn_mapping(text, "fuzz-map.toml");
+        if (m) {
+            TB_FUZZ_CHECK(!m.value().devices.empty() && !m.value().types.empty());
+            for (const auto& [id, dev] : m.value().devices) {
+                TB_FUZZ_CHECK(!dev.sensor.empty() && m.value().types.count(dev.type) == 1);
+            }
+            for (const auto& [name, type] : m.value().types) {
+                TB_FUZZ_CHECK(!type.fields.empty() && !type.topic_prefix.empty() &&
+                              type.topic_prefix.back() == '/');
+            }
+            own = std::move(m.value());
+            mapping = &own;
+        } else {
+            TB_FUZZ_CHECK(m.error().message.rfind("fuzz-map.toml", 0) == 0);
+        }
+    }
     const std::string uplink = in.rest();
     const t::TtnResult r = t::parse_ttn_uplink(uplink, *mapping, kFallbackUs);
     if (!r.ok) {

@@ -1,5 +1,6 @@
 #include "common/ttn.hpp"
 
+#include "config/toml_guard.hpp"
 #include "wire/wire.hpp"
 
 #include <nlohmann/json.hpp>
@@ -39,72 +40,6 @@ const nlohmann::json* find_path(const nlohmann::json& obj, const std::string& pa
         if (dot == std::string::npos) return cur;
         start = dot + 1;
     }
-}
-
-// The 1-based line of the first non-ASCII byte outside a quoted string or comment (never valid
-// TOML), or of a non-ASCII first character after a line-ending backslash in a """ string; 0 if
-// none. toml++ 3.3.0 (Debian 12) hits __builtin_unreachable on some such code points
-// (marzer/tomlplusplus#190, found by the ttn_uplink fuzz target), so they are refused first.
-std::size_t toml_unsafe_line(std::string_view t) {
-    enum class S { code, comment, basic, literal, ml_basic, ml_literal } st = S::code;
-    std::size_t line = 1;
-    std::size_t i = t.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;  // a UTF-8 BOM is allowed
-    auto ws = [&](std::size_t k) { return t[k] == ' ' || t[k] == '\t' || t[k] == '\r'; };
-    // A quote opens a string only where TOML allows one (a key or a value); elsewhere, as in
-    // `x = 9"f`, toml++ reads it as part of a bare value (found by the fuzz target, again).
-    char prev = '\n';  // last non-blank character outside strings
-    for (; i < t.size(); ++i) {
-        const char c = t[i];
-        if (c == '\n') {
-            ++line;
-            if (st == S::comment || st == S::basic || st == S::literal) st = S::code;
-            if (st == S::code) prev = '\n';
-            continue;
-        }
-        switch (st) {
-            case S::code: {
-                if (static_cast<unsigned char>(c) >= 0x80) return line;
-                const bool opens = prev == '\n' || prev == '=' || prev == '[' || prev == ',' ||
-                                   prev == '{' || prev == '.';
-                if (c == '#') st = S::comment;
-                else if (c == '"' && opens) st = t.substr(i, 3) == "\"\"\"" ? (i += 2, S::ml_basic) : S::basic;
-                else if (c == '\'' && opens) st = t.substr(i, 3) == "'''" ? (i += 2, S::ml_literal) : S::literal;
-                if (c != ' ' && c != '\t' && c != '\r') prev = c;
-                break;
-            }
-            case S::comment: break;
-            case S::basic:
-                if (c == '\\') ++i;
-                else if (c == '"') st = S::code;
-                break;
-            case S::literal:
-                if (c == '\'') st = S::code;
-                break;
-            case S::ml_basic:
-                if (c == '\\') {
-                    std::size_t j = i + 1;
-                    while (j < t.size() && ws(j)) ++j;
-                    if (j < t.size() && t[j] == '\n') {
-                        while (j < t.size() && (ws(j) || t[j] == '\n')) line += t[j++] == '\n' ? 1 : 0;
-                        if (j < t.size() && static_cast<unsigned char>(t[j]) >= 0x80) return line;
-                        i = j - 1;
-                    } else {
-                        ++i;  // an escape sequence
-                    }
-                } else if (t.substr(i, 3) == "\"\"\"") {
-                    st = S::code;
-                    i += 2;
-                }
-                break;
-            case S::ml_literal:
-                if (t.substr(i, 3) == "'''") {
-                    st = S::code;
-                    i += 2;
-                }
-                break;
-        }
-    }
-    return 0;
 }
 
 TtnResult reject(TtnReject r, std::string detail) {
@@ -178,11 +113,8 @@ bool parse_rfc3339_us(std::string_view t, int64_t& out_us) {
 }
 
 host::Result<TtnMapping> parse_ttn_mapping(std::string_view text, const std::string& where) {
-    if (const std::size_t bad = toml_unsafe_line(text)) {
-        return host::Error{where + ":" + std::to_string(bad) +
-                               ": a non-ASCII character outside a quoted string or comment (keys must be ASCII or "
-                               "quoted; a line continued with \\ in a \"\"\" string must go on with ASCII)",
-                           "toml"};
+    if (auto h = host::find_toml_hazard(text)) {
+        return host::Error{where + ":" + std::to_string(h->line) + ": " + h->what, "toml"};
     }
     toml::table root;
     try {

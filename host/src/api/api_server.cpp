@@ -198,7 +198,9 @@ std::optional<Reply> read_error_reply(const beast::error_code& ec, const ApiOpti
     return std::nullopt;
 }
 
-http::response<http::string_body> make_response(Reply r, bool keep_alive) {
+// A reply to HEAD carries the headers a GET would (Content-Length included) and no body: a
+// keep-alive client would read a body as the start of the next response.
+http::response<http::string_body> make_response(Reply r, bool keep_alive, bool head) {
     http::response<http::string_body> res(r.status, 11);
     res.set(http::field::server, "testbed-host");
     res.set(http::field::content_type, r.content_type);
@@ -207,6 +209,7 @@ http::response<http::string_body> make_response(Reply r, bool keep_alive) {
     res.body() = std::move(r.body);
     res.keep_alive(keep_alive);
     res.prepare_payload();
+    if (head) res.body().clear();
     return res;
 }
 
@@ -314,7 +317,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
     void send(Reply r, bool close = false) {
-        auto res = std::make_shared<http::response<http::string_body>>(make_response(std::move(r), !close && keep_alive_));
+        auto res = std::make_shared<http::response<http::string_body>>(
+            make_response(std::move(r), !close && keep_alive_, head_));
         stream_.expires_after(im_.opt.write_timeout);
         http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
             if (ec || res->need_eof()) return self->shutdown();
@@ -383,13 +387,16 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
     void on_read(beast::error_code ec, std::size_t) {
+        head_ = false;
         if (ec) {
             keep_alive_ = false;
             if (auto r = read_error_reply(ec, im_.opt)) return send(std::move(*r), true);
             return shutdown();
         }
         keep_alive_ = parser_->get().keep_alive();
+        head_ = parser_->get().method() == http::verb::head;
         Outcome o = im_.handle(parser_->get());
+        if (o.stream && head_) return send(Reply{http::status::ok, "", "text/event-stream", {}}, true);
         if (o.stream) return start_stream(std::move(o.role), o.backlog);
         send(std::move(o.reply), o.close);
     }
@@ -399,6 +406,7 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::flat_buffer buffer_;  // the parser's header and body limits bound it
     std::optional<http::request_parser<http::string_body>> parser_;
     bool keep_alive_ = true;
+    bool head_ = false;  // the request being answered is a HEAD
     bool closed_ = false;
     // Event stream state.
     bool streaming_ = false;
@@ -1137,13 +1145,14 @@ Result<std::unique_ptr<ApiRequestHandler>> ApiRequestHandler::open(ApiOptions op
 std::vector<ApiRequestHandler::Response> ApiRequestHandler::exchange(std::string_view bytes) {
     auto& im = *impl_;
     std::vector<Response> out;
-    auto respond = [&out](Reply r, bool keep_alive) {
+    auto respond = [&out](Reply r, bool keep_alive, bool head) {
         Response x;
         x.status = static_cast<unsigned>(r.status);
         x.content_type = r.content_type;
-        x.body = r.body;
+        x.head = head;
+        if (!head) x.body = r.body;
         std::ostringstream raw;
-        raw << make_response(std::move(r), keep_alive);
+        raw << make_response(std::move(r), keep_alive, head);
         x.raw = raw.str();
         out.push_back(std::move(x));
     };
@@ -1167,12 +1176,17 @@ std::vector<ApiRequestHandler::Response> ApiRequestHandler::exchange(std::string
             if (ec) break;
         }
         if (ec) {
-            if (auto r = read_error_reply(ec, im.opt)) respond(std::move(*r), false);
+            if (auto r = read_error_reply(ec, im.opt)) respond(std::move(*r), false, false);
             break;
         }
         bytes.remove_prefix(used);
         const bool keep_alive = p.get().keep_alive();
+        const bool head = p.get().method() == http::verb::head;
         Outcome o = im.handle(p.get());
+        if (o.stream && head) {
+            respond(Reply{http::status::ok, "", "text/event-stream", {}}, false, true);
+            break;
+        }
         if (o.stream) {
             Response x;
             x.status = 200;
@@ -1184,7 +1198,7 @@ std::vector<ApiRequestHandler::Response> ApiRequestHandler::exchange(std::string
             break;
         }
         const bool close = o.close || !keep_alive;
-        respond(std::move(o.reply), !close);
+        respond(std::move(o.reply), !close, head);
         if (close) break;  // Session::send stops reading after a reply that closes the connection
     }
     return out;

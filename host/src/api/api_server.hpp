@@ -78,6 +78,7 @@ class ApiRequestHandler {
         std::string body;
         std::string raw;      // the serialised response (status line, headers, body)
         bool stream = false;  // the event stream started (raw is its opening; events would follow)
+        bool head = false;    // a reply to HEAD: headers only (Content-Length is the GET body's)
     };
     // Like ApiServer::start, without listening.
     static Result<std::unique_ptr<ApiRequestHandler>> open(ApiOptions options, const Host& host,

@@ -1,11 +1,15 @@
 #include "bus/curve.hpp"
 
+#include "config/toml_guard.hpp"
+
 #include <sys/stat.h>
 #include <toml++/toml.h>
 #include <zmq.h>
 
 #include <array>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -30,9 +34,18 @@ Result<CurveKeyPair> load_curve_key_file(const fs::path& file, bool need_secret)
                          "key_permissions"};
         }
     }
+    std::ifstream in(file, std::ios::binary);
+    if (!in.is_open()) {
+        return Error{file.string() + ": cannot read the key file (check its permissions)", "key_file"};
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (auto h = find_toml_hazard(text.str())) {
+        return Error{file.string() + ":" + std::to_string(h->line) + ": not a key file: " + h->what, "key_file"};
+    }
     toml::table t;
     try {
-        t = toml::parse_file(file.string());
+        t = toml::parse(text.str(), file.string());
     } catch (const toml::parse_error& e) {
         return Error{file.string() + ": not a key file: " + std::string(e.description()), "key_file"};
     }

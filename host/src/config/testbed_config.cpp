@@ -1,5 +1,7 @@
 #include "config/testbed_config.hpp"
 
+#include "config/toml_guard.hpp"
+
 #include <toml++/toml.h>
 
 #include <fstream>
@@ -90,6 +92,9 @@ class Parser {
     }
 
     Result<TestbedConfig> parse(std::string_view text) {
+        if (auto h = find_toml_hazard(text)) {
+            return Error{file_.string() + ":" + std::to_string(h->line) + ": syntax error: " + h->what, "syntax"};
+        }
         toml::table root;
         try {
             root = toml::parse(text, file_.string());
