@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<tb::host::api::ApiServer> api;
     if (!api_text.empty()) {
         api_opt.db = opt.db;
-        // TODO(lead): route through governance's suspend/resume (issue 5) once it is on main.
+        // Staff suspend/resume go through governance's decide(), as the CLI's do (api/trial_actions.cpp).
         auto started = tb::host::api::ApiServer::start(
             api_opt, **host, tb::host::api::database_trial_actions(opt.db, (*host)->run_id()), last_values);
         if (started) {

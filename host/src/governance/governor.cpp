@@ -355,12 +355,13 @@ struct Governor::Impl {
     void run() {
         int64_t last_version = -1;
         auto last_check = std::chrono::steady_clock::now() - opt.window_check;
+        // Prepared once: this runs every 10 ms for the life of the host. It is reset right after
+        // each read, so it never holds a read transaction open between polls.
+        gov::Stmt data_version(rdb, "PRAGMA data_version");
         while (!quit.load()) {
             int64_t version = last_version;
-            {
-                gov::Stmt st(rdb, "PRAGMA data_version");
-                if (st.ok() && st.step() == SQLITE_ROW) version = st.col_i64(0);
-            }
+            if (data_version.ok() && data_version.step() == SQLITE_ROW) version = data_version.col_i64(0);
+            data_version.reset();
             const auto now = std::chrono::steady_clock::now();
             if (version != last_version || now - last_check >= opt.window_check) {
                 last_version = version;
