@@ -15,7 +15,8 @@ enum class In { body, array, inline_table, header };
 bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 bool non_ascii(char c) { return static_cast<unsigned char>(c) >= 0x80; }
 bool bare_key_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 // toml++ reads a bare value (number, date, boolean) up to its "value terminator".
 bool ends_bare_value(char c) {
@@ -23,15 +24,15 @@ bool ends_bare_value(char c) {
 }
 
 constexpr const char* kOutside =
-    "non-ASCII character outside a quoted value or a comment: keys must be plain ASCII (quoted or "
-    "not), and text such as a name with accents goes in a quoted value (\"...\"); the TOML reader "
-    "(toml++ 3.3.0) cannot read it safely there";
+    "non-ASCII character outside quotes or a comment: text such as a name with accents goes in a "
+    "quoted value (\"...\"), or in a quoted key; the TOML reader (toml++ 3.3.0) cannot read it "
+    "safely there";
 constexpr const char* kAfterBackslash =
     "non-ASCII character right after a backslash in a \"\"\" string: a line continued with \\ must "
     "go on with an ASCII character (the TOML reader, toml++ 3.3.0, cannot read it safely there)";
 
 class Scanner {
-   public:
+ public:
     explicit Scanner(std::string_view t) : t_(t) {}
 
     std::optional<TomlHazard> run() {
@@ -42,7 +43,7 @@ class Scanner {
         return std::nullopt;
     }
 
-   private:
+ private:
     char at(std::size_t k) const { return k < t_.size() ? t_[k] : '\0'; }
     bool starts(std::string_view s) const { return t_.substr(i_, s.size()) == s; }
     In in() const { return stack_.back(); }
@@ -56,8 +57,9 @@ class Scanner {
         return false;
     }
     bool refuse_after_junk() {
-        hazard_ = TomlHazard{line_, "non-ASCII character after a TOML syntax error on line " + std::to_string(junk_line_) +
-                                        ": correct line " + std::to_string(junk_line_) + " first"};
+        hazard_ = TomlHazard{line_, "non-ASCII character after a TOML syntax error on line " +
+                                        std::to_string(junk_line_) + ": correct line " +
+                                        std::to_string(junk_line_) + " first"};
         return false;
     }
     void to_junk() {
@@ -80,8 +82,10 @@ class Scanner {
         switch (at_) {
             case At::junk:
                 if (non_ascii(c)) return refuse_after_junk();
-                if (c == '\n') newline();
-                else ++i_;
+                if (c == '\n')
+                    newline();
+                else
+                    ++i_;
                 return true;
             case At::line:
                 if (c == '[') {
@@ -142,12 +146,12 @@ class Scanner {
         return to_junk(), true;
     }
 
-    // A quoted key: toml++ classifies every code point of it, so no non-ASCII byte at all.
+    // A quoted key: toml++ records a key while it parses it, classifying what it records, but
+    // not inside the quotes (it records whitespace there), so a quoted key may hold any text.
     bool key_string(char quote) {
         ++i_;
         while (i_ < t_.size()) {
             const char c = t_[i_];
-            if (non_ascii(c)) return refuse(kOutside);
             if (c == '\n') return to_junk(), true;
             if (c == quote) {
                 ++i_;
@@ -305,8 +309,10 @@ class Scanner {
         i_ += 3;
         while (i_ < t_.size()) {
             if (starts("'''")) return close_multi_line('\''), true;
-            if (t_[i_] == '\n') newline();
-            else ++i_;
+            if (t_[i_] == '\n')
+                newline();
+            else
+                ++i_;
         }
         return true;
     }
