@@ -138,30 +138,12 @@ class Scanner {
     bool key_start(char c) {
         if (blank(c)) return ++i_, true;
         if (non_ascii(c)) return refuse(kOutside);
-        if (c == '"' || c == '\'') return key_string(c);
+        if (c == '"' || c == '\'') return single_line(c, At::after_key);
         if (bare_key_char(c)) {
             at_ = At::bare_key;
             return true;
         }
         return to_junk(), true;
-    }
-
-    // A quoted key: toml++ records a key while it parses it, classifying what it records, but
-    // not inside the quotes (it records whitespace there), so a quoted key may hold any text.
-    bool key_string(char quote) {
-        ++i_;
-        while (i_ < t_.size()) {
-            const char c = t_[i_];
-            if (c == '\n') return to_junk(), true;
-            if (c == quote) {
-                ++i_;
-                at_ = At::after_key;
-                return true;
-            }
-            if (quote == '"' && c == '\\' && at(i_ + 1) == '\n') return ++i_, to_junk(), true;
-            i_ += (quote == '"' && c == '\\') ? 2 : 1;
-        }
-        return true;
     }
 
     bool after_key(char c) {
@@ -193,8 +175,10 @@ class Scanner {
             if (c == '#') return comment(), true;
             return newline(), true;
         }
-        if (c == '"') return starts("\"\"\"") ? multi_line_basic() : single_line('"');
-        if (c == '\'') return starts("'''") ? multi_line_literal() : single_line('\'');
+        if (c == '"')
+            return starts("\"\"\"") ? multi_line_basic() : single_line('"', At::after_value);
+        if (c == '\'')
+            return starts("'''") ? multi_line_literal() : single_line('\'', At::after_value);
         if (c == '[') {
             stack_.push_back(In::array);
             return ++i_, true;
@@ -237,16 +221,18 @@ class Scanner {
         return to_junk(), true;
     }
 
-    // "..." or '...' as a value: anything but a line break; in "..." a backslash escapes the next
-    // byte (toml++ refuses a non-ASCII one as an unknown escape; refused here all the same).
-    bool single_line(char quote) {
+    // "..." or '...', a value or a key (`next` says which): anything but a line break. toml++
+    // classifies nothing inside, not even in a key (it records a key's quoted part whitespace and
+    // all). In "..." a backslash escapes the next byte (toml++ refuses a non-ASCII one as an
+    // unknown escape; refused here all the same).
+    bool single_line(char quote, At next) {
         ++i_;
         while (i_ < t_.size()) {
             const char c = t_[i_];
             if (c == '\n') return to_junk(), true;
             if (c == quote) {
                 ++i_;
-                at_ = At::after_value;
+                at_ = next;
                 return true;
             }
             if (quote == '"' && c == '\\') {
