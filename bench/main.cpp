@@ -184,7 +184,8 @@ int suite(const std::string& mode, const std::string& json_file, const std::set<
             std::vector<LatencyResult> ours;
             for (int k = 0; k < rounds; ++k) {
                 const std::string tag = t + "-" + std::to_string(k);
-                progress("raw ZeroMQ one-way latency over " + t + ", round " + std::to_string(k + 1));
+                progress("raw ZeroMQ one-way latency over " + t + ", round " +
+                         std::to_string(k + 1));
                 raws.push_back(raw_zmq_latency(endpoint(t, "rawlat-" + tag), z.w3_rate, slice));
                 progress("W3 latency over " + t + ", round " + std::to_string(k + 1));
                 ours.push_back(run_w3(c, endpoint(t, "w3-" + tag), z.w3_rate, slice));
@@ -212,9 +213,11 @@ int suite(const std::string& mode, const std::string& json_file, const std::set<
                 r.verified = r.verified && ours[k].verified;
                 diffs.push_back(ours[k].p99_us - raws[k].p99_us);
                 each += (k ? ", " : "") + std::to_string(static_cast<int>(diffs.back()));
-                if (!ours[k].verified) r.detail = "round " + std::to_string(k + 1) + ": " + ours[k].detail;
+                if (!ours[k].verified)
+                    r.detail = "round " + std::to_string(k + 1) + ": " + ours[k].detail;
             }
-            if (r.detail.empty()) r.detail = ours.front().detail + (rounds > 1 ? " in each round" : "");
+            if (r.detail.empty())
+                r.detail = ours.front().detail + (rounds > 1 ? " in each round" : "");
             const std::string at =
                 " at " + std::to_string(static_cast<int>(z.w3_rate)) + "/s, " + t;
             add({"W3 latency", "p50" + at, "us", r.p50_us, rl.p50_us, false, r.verified, r.detail});

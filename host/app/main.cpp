@@ -93,7 +93,8 @@ int main(int argc, char** argv) {
     std::unique_ptr<tb::host::api::ApiServer> api;
     if (!api_text.empty()) {
         api_opt.db = opt.db;
-        // Staff suspend/resume go through governance's decide(), as the CLI's do (api/trial_actions.cpp).
+        // Staff suspend/resume go through governance's decide(), as the CLI's do
+        // (api/trial_actions.cpp).
         auto started = tb::host::api::ApiServer::start(
             api_opt, **host, tb::host::api::database_trial_actions(opt.db, (*host)->run_id()), last_values);
         if (started) {

@@ -120,9 +120,10 @@ TEST_F(ApiServerTest, HeadIsAnsweredWithHeadersOnly) {
     const auto get = h.get("/api/v1/status", h.staff_token);
     ASSERT_EQ(get.status, 200);
     const std::string auth = "Authorization: Bearer " + h.staff_token + "\r\n";
-    auto raw = host::api::http_raw("127.0.0.1", h.port,
-                                   "HEAD /api/v1/status HTTP/1.1\r\nHost: x\r\n" + auth +
-                                       "\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    auto raw = host::api::http_raw(
+        "127.0.0.1", h.port,
+        "HEAD /api/v1/status HTTP/1.1\r\nHost: x\r\n" + auth +
+            "\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(raw.is_ok());
     const auto end_of_head = raw->find("\r\n\r\n");
     ASSERT_NE(end_of_head, std::string::npos) << *raw;

@@ -110,7 +110,10 @@ TEST(Ttn, MappingErrorsNameFileLineAndKey) {
           "m.toml:6: device 'd': topic 'x/S 1' (topic_prefix + sensor) is not a valid feed topic");
     check("[types.a\n", "m.toml:1");
     // Refused before toml++ 3.3.0 can reach its TOML_UNREACHABLE (found by the ttn_uplink fuzz target).
-    check("# d\xc3\xa9j\xc3\xa0 vu is fine in a comment\n[types\xcf\x8f" "a]\n", "m.toml:2: non-ASCII character outside quotes or a comment");
+    check(
+        "# d\xc3\xa9j\xc3\xa0 vu is fine in a comment\n[types\xcf\x8f"
+        "a]\n",
+        "m.toml:2: non-ASCII character outside quotes or a comment");
 }
 
 TEST(Ttn, RandomBytesNeverCrash) {

@@ -1,16 +1,16 @@
 #include "common/ttn.hpp"
 
-#include "config/toml_guard.hpp"
-#include "wire/wire.hpp"
-
-#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "config/toml_guard.hpp"
+#include "wire/wire.hpp"
 
 namespace tb::tools {
 namespace {

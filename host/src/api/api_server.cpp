@@ -396,7 +396,8 @@ class Session : public std::enable_shared_from_this<Session> {
         keep_alive_ = parser_->get().keep_alive();
         head_ = parser_->get().method() == http::verb::head;
         Outcome o = im_.handle(parser_->get());
-        if (o.stream && head_) return send(Reply{http::status::ok, "", "text/event-stream", {}}, true);
+        if (o.stream && head_)
+            return send(Reply{http::status::ok, "", "text/event-stream", {}}, true);
         if (o.stream) return start_stream(std::move(o.role), o.backlog);
         send(std::move(o.reply), o.close);
     }

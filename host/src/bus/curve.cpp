@@ -1,17 +1,17 @@
 #include "bus/curve.hpp"
 
-#include "config/toml_guard.hpp"
-
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include <array>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-#include <fcntl.h>
-#include <unistd.h>
+
+#include "config/toml_guard.hpp"
 
 namespace tb::host {
 namespace fs = std::filesystem;
@@ -36,12 +36,14 @@ Result<CurveKeyPair> load_curve_key_file(const fs::path& file, bool need_secret)
     }
     std::ifstream in(file, std::ios::binary);
     if (!in.is_open()) {
-        return Error{file.string() + ": cannot read the key file (check its permissions)", "key_file"};
+        return Error{file.string() + ": cannot read the key file (check its permissions)",
+                     "key_file"};
     }
     std::ostringstream text;
     text << in.rdbuf();
     if (auto h = find_toml_hazard(text.str())) {
-        return Error{file.string() + ":" + std::to_string(h->line) + ": not a key file: " + h->what, "key_file"};
+        return Error{file.string() + ":" + std::to_string(h->line) + ": not a key file: " + h->what,
+                     "key_file"};
     }
     toml::table t;
     try {

@@ -223,7 +223,7 @@ Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, R
         im.sock->set(zmq::sockopt::zap_domain, "testbed-ingest");
     }
     im.sock->set(zmq::sockopt::rcvhwm, im.opt.rcvhwm);
-    im.sock->set(zmq::sockopt::rcvtimeo, 50);  // run() checks for stop() this often when idle
+    im.sock->set(zmq::sockopt::rcvtimeo, 50);   // run() checks for stop() this often when idle
     im.sock->set(zmq::sockopt::subscribe, "");  // every source, so feed health covers them all
     for (const auto& ep : im.opt.bind) {
         try {

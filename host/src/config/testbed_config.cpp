@@ -1,12 +1,12 @@
 #include "config/testbed_config.hpp"
 
-#include "config/toml_guard.hpp"
-
 #include <toml++/toml.h>
 
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include "config/toml_guard.hpp"
 
 namespace tb::host {
 namespace {
@@ -93,7 +93,9 @@ class Parser {
 
     Result<TestbedConfig> parse(std::string_view text) {
         if (auto h = find_toml_hazard(text)) {
-            return Error{file_.string() + ":" + std::to_string(h->line) + ": syntax error: " + h->what, "syntax"};
+            return Error{
+                file_.string() + ":" + std::to_string(h->line) + ": syntax error: " + h->what,
+                "syntax"};
         }
         toml::table root;
         try {

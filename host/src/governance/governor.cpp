@@ -360,7 +360,8 @@ struct Governor::Impl {
         gov::Stmt data_version(rdb, "PRAGMA data_version");
         while (!quit.load()) {
             int64_t version = last_version;
-            if (data_version.ok() && data_version.step() == SQLITE_ROW) version = data_version.col_i64(0);
+            if (data_version.ok() && data_version.step() == SQLITE_ROW)
+                version = data_version.col_i64(0);
             data_version.reset();
             const auto now = std::chrono::steady_clock::now();
             if (version != last_version || now - last_check >= opt.window_check) {
