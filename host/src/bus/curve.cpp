@@ -39,15 +39,16 @@ Result<CurveKeyPair> load_curve_key_file(const fs::path& file, bool need_secret)
         return Error{file.string() + ": cannot read the key file (check its permissions)",
                      "key_file"};
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (auto h = find_toml_hazard(text.str())) {
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    const std::string text = buf.str();
+    if (auto h = find_toml_hazard(text)) {
         return Error{file.string() + ":" + std::to_string(h->line) + ": not a key file: " + h->what,
                      "key_file"};
     }
     toml::table t;
     try {
-        t = toml::parse(text.str(), file.string());
+        t = toml::parse(text, file.string());
     } catch (const toml::parse_error& e) {
         return Error{file.string() + ": not a key file: " + std::string(e.description()), "key_file"};
     }
