@@ -101,13 +101,17 @@ TEST(FeedCurve, HostRefusesAKeyFileTheTomlReaderCannotReadSafely) {
     const fs::path key = d / "keys" / "host.key";
     write_file(key, "# CURVE key\npublic_key\xC3\xA9 = \"x\"\n");
     ::chmod(key.c_str(), 0600);
-    const fs::path tb = write_testbed(
-        d / "tb", toml(d.ipc("ingest"), "GW-", "curve_secret_key_file = \"" + key.string() +
-                                                   "\"\ncurve_authorized_keys = \"" + (d / "authorized").string() + "\"\n"));
-    const auto r = run(bin_dir() / "testbed-host", {"--dev", "--testbed", tb.string(), "--db", (d / "r.db").string(), "--duration", "1"},
-                       30s);
+    const fs::path tb = write_testbed(d / "tb", toml(d.ipc("ingest"), "GW-",
+                                                     "curve_secret_key_file = \"" + key.string() +
+                                                         "\"\ncurve_authorized_keys = \"" +
+                                                         (d / "authorized").string() + "\"\n"));
+    const auto r = run(
+        bin_dir() / "testbed-host",
+        {"--dev", "--testbed", tb.string(), "--db", (d / "r.db").string(), "--duration", "1"}, 30s);
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_NE((r.out + r.err).find("host.key:2: not a key file: non-ASCII character"), std::string::npos) << r.out << r.err;
+    EXPECT_NE((r.out + r.err).find("host.key:2: not a key file: non-ASCII character"),
+              std::string::npos)
+        << r.out << r.err;
 }
 
 TEST(FeedProxy, ForwardsPublishersToAHost) {
