@@ -237,6 +237,13 @@ LatencyResult run_w3(const Context& c, const std::string& endpoint, double rate,
     out.p50_us = q("lat_p50_us");
     out.p99_us = q("lat_p99_us");
     out.p999_us = q("lat_p999_us");
+    auto in_host = [&](const char* field) {
+        return query_double(r.db, std::string("SELECT json_extract(summary_json, '$.plugins[0].") + field +
+                                      "') FROM runs ORDER BY id DESC LIMIT 1")
+            .value_or(-1);
+    };
+    out.in_host_p50_us = in_host("latency_p50_us");
+    out.in_host_p99_us = in_host("latency_p99_us");
     out.verified = done && count == static_cast<double>(n);
     out.detail =
         std::to_string(static_cast<uint64_t>(count)) + "/" + std::to_string(n) + " received";

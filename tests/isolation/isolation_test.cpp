@@ -270,6 +270,34 @@ TEST(Isolation, SlowCallbacksInOneBatchAreNotAHang) {
     EXPECT_EQ(r.exit_code(), 0);
 }
 
+// The worker that reads the feed runs a quick in-process plugin's callback itself (no thread
+// hand-off, W3 in docs/performance.md). A callback that then takes seconds must not hold the
+// input: the host's health check makes another worker the reader, and every other plugin (here
+// an isolated counter) keeps receiving while the slow callback still sleeps.
+TEST(Isolation, ASlowInProcessCallbackDoesNotHoldTheInput) {
+    Rig r({{"slow", "tb_test_hostile", "in-process", "",
+            "behaviour = \"slow\"\nsleep_ms = 4000"}},
+          {}, "process");
+    ASSERT_TRUE(r.ready()) << r.host().err();
+    const auto slow_seen = [&] {
+        return query_int(r.db(), "SELECT count(*) FROM v_metrics WHERE instance = 'slow'")
+            .value_or(-1);
+    };
+    r.send(1);  // the only in-process plugin: its drain runs on the reading worker
+    std::this_thread::sleep_for(100ms);
+    r.send(100);
+    ASSERT_TRUE(r.counter_has_everything())
+        << "counter saw " << r.counter_seen() << " of " << r.sent() << "\n"
+        << r.host().err();
+    EXPECT_EQ(slow_seen(), 0) << "the counter had to wait for the slow callback";
+    EXPECT_TRUE(wait_until([&] { return r.host().err().find("held the feed input") != std::string::npos; }, 10s))
+        << r.host().err();
+    EXPECT_EQ(r.host().stop(30s), 0);
+    const auto rows = query_rows(r.db(), "SELECT summary_json FROM runs");
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_GE(nlohmann::json::parse(rows[0][0]).value("input_rescues", 0), 1) << rows[0][0];
+}
+
 TEST(Isolation, CpuLimitEndsARunawayRunner) {
     Rig r({{"bad", "tb_test_hostile", "process",
             "restart_max = 0\ncallback_deadline_ms = 120000\ncpu_limit_s = 1",

@@ -681,6 +681,7 @@ Reply ApiServer::Impl::status(const Caller& c) {
         j["routed"] = snap.value("routed", uint64_t{0});
         j["unrouted"] = snap.value("unrouted", uint64_t{0});
         j["ingest_dropped"] = snap.value("ingest_dropped", uint64_t{0});
+        j["input_rescues"] = snap.value("input_rescues", uint64_t{0});
         j["published"] = snap.value("published", uint64_t{0});
         j["store"] = snap.value("store", json::object());
         j["api"] = {{"connections", connections}, {"streams", streams}, {"cached_topics", last_values->size()}};

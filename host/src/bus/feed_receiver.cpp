@@ -2,14 +2,22 @@
 
 #include "common/clock.hpp"
 #include "common/logging.hpp"
+#include "runtime/inline_delivery.hpp"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <zmq.hpp>
 
+#include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
 namespace tb::host {
+
+namespace asio = boost::asio;
 
 struct FeedReceiver::Impl {
     struct Health {
@@ -21,7 +29,15 @@ struct FeedReceiver::Impl {
     Sink sink;
     ReceiverCounters counters;
     std::atomic<bool> stopping{false};
-    std::thread thread;
+    // The receive loop on the worker pool (see on_readable()).
+    asio::io_context* io = nullptr;
+    std::mutex fd_mu;                                  // arm() against stop()'s cancel
+    std::optional<asio::posix::stream_descriptor> fd;  // ZeroMQ's ZMQ_FD, not owned (released in stop())
+    std::vector<zmq::message_t> frames;                // the receive loop only
+    std::mutex done_mu;
+    std::condition_variable done_cv;
+    bool done = false;            // guarded by done_mu: the loop has ended
+    bool stop_requested = false;  // main thread only
     std::shared_ptr<spdlog::logger> log = logger("feeds");
 
     int64_t started_us = 0;  // silence of a never-heard expected source counts from here
@@ -118,37 +134,133 @@ struct FeedReceiver::Impl {
         r.last_seen_us = m.receive_time_us;
     }
 
-    // Blocking receives with a 50 ms timeout (to notice stop()), as a plain ZeroMQ subscriber
-    // reads: no zmq_poll and no failing non-blocking receive per message, which at low rates cost
-    // a few system calls each on the latency path (W3 in docs/performance.md).
-    void run() {
-        std::vector<zmq::message_t> frames;
-        frames.reserve(4);
-        while (!stopping.load(std::memory_order_relaxed)) {
-            try {
-                frames.clear();
-                zmq::message_t part;
-                if (!sock->recv(part, zmq::recv_flags::none)) continue;  // the timeout
-                frames.push_back(std::move(part));
-                while (frames.back().more() && frames.size() < 16) {
-                    zmq::message_t next;
-                    (void)sock->recv(next, zmq::recv_flags::none);
-                    frames.push_back(std::move(next));
-                }
-                while (frames.back().more()) {  // too many frames: consume the rest
-                    zmq::message_t skip;
-                    (void)sock->recv(skip, zmq::recv_flags::none);
-                    frames.push_back(std::move(skip));
-                }
-                handle(frames);
-            } catch (const zmq::error_t& e) {
-                if (e.num() == ETERM) break;
-                log->error("feed socket error: {}", e.what());
-            }
+    // Receiving runs on the plugin worker pool (docs/architecture.md, "Threads"): the executor
+    // waits on the socket's ZMQ_FD, and a readable wake-up reads messages without blocking. When
+    // a message makes an in-process plugin's drain due, the reading thread runs that drain at once
+    // (runtime/inline_delivery.hpp), so no thread hand-off lies between ZeroMQ and the callback
+    // beyond ZeroMQ's own (W3 in docs/performance.md), and then reads on. Exactly one reader is
+    // outstanding at any time, so two workers never read at once: an armed wait, a posted read,
+    // or on_readable() running.
+    //
+    // A callback run this way holds the input while it runs. Instances whose callbacks took
+    // longer than kInlineMaxCallbackNs lately are not run this way (in_process.cpp), and a
+    // callback that still holds the input for rescue_after is rescued by rescue_stalled_input():
+    // another worker becomes the reader, and the old one leaves when its callback returns.
+    static constexpr int kReadBatch = 256;
+    static constexpr int64_t kRescued = -1;
+    std::atomic<int64_t> inline_since{0};  // mono ns the reader began a drain; 0 none; kRescued
+    int orphans = 0;                       // guarded by done_mu: rescued readers still in a callback
+    std::atomic<uint64_t> rescues{0};
+
+    void arm() {
+        std::lock_guard lock(fd_mu);  // against stop()'s cancel from the main thread
+        if (stopping.load(std::memory_order_relaxed)) {
+            finish();
+            return;
         }
+        fd->async_wait(asio::posix::stream_descriptor::wait_read,
+                       [this](const boost::system::error_code& ec) { on_readable(ec); });
     }
 
-    void handle(std::vector<zmq::message_t>& frames) {
+    void read_on() {
+        asio::post(*io, [this] { on_readable({}); });
+    }
+
+    void on_readable(const boost::system::error_code& ec) {
+        if (ec || stopping.load(std::memory_order_relaxed)) {
+            if (ec && ec != asio::error::operation_aborted) {
+                log->error("feed socket: waiting for input failed: {}; no more feed messages are read", ec.message());
+            }
+            finish();
+            return;
+        }
+        for (int n = 0; n < kReadBatch; ++n) {
+            if (stopping.load(std::memory_order_relaxed)) {
+                finish();
+                return;
+            }
+            InlineRunnable* ready = nullptr;
+            try {
+                InlineSlot slot;
+                if (!read_one()) {
+                    // EAGAIN: ZeroMQ has consumed its signal, and the next message signals anew.
+                    arm();
+                    return;
+                }
+                ready = slot.take();
+            } catch (const zmq::error_t& e) {
+                if (e.num() == ETERM) {
+                    finish();
+                    return;
+                }
+                log->error("feed socket error: {}", e.what());
+            }
+            if (ready != nullptr && !run_inline(*ready)) return;  // rescued: another worker reads now
+        }
+        // More may be queued, and ZMQ_FD would not signal them again: read on after whatever else
+        // waits for a worker.
+        read_on();
+    }
+
+    // Runs the claimed drain on this thread; false when this thread was rescued meanwhile and is
+    // no longer the reader (then it has touched nothing of the receiver since).
+    bool run_inline(InlineRunnable& ready) {
+        const int64_t since = mono_ns();
+        inline_since.store(since, std::memory_order_relaxed);
+        ready.run_drain(true);
+        int64_t expected = since;
+        if (inline_since.compare_exchange_strong(expected, 0)) return true;
+        std::lock_guard lock(done_mu);  // the receiver stays alive until this orphan has left
+        --orphans;
+        done_cv.notify_all();
+        return false;
+    }
+
+    void rescue(int64_t now, int64_t after_ns) {
+        int64_t since = inline_since.load();
+        if (since <= 0 || now - since < after_ns) return;
+        {
+            std::lock_guard lock(done_mu);
+            if (done || !inline_since.compare_exchange_strong(since, kRescued)) return;
+            ++orphans;
+        }
+        const uint64_t n = rescues.fetch_add(1);
+        if (n < 5 || n % 1000 == 0) {
+            log->warn("an in-process plugin callback has held the feed input for {} ms; another worker reads on "
+                      "(#{}; plugins/stats show which plugin is slow: callback_p99_us)",
+                      (now - since) / 1'000'000, n + 1);
+        }
+        read_on();
+    }
+
+    // One multipart message, without blocking; false when none is waiting.
+    bool read_one() {
+        frames.clear();
+        zmq::message_t part;
+        if (!sock->recv(part, zmq::recv_flags::dontwait)) return false;
+        frames.push_back(std::move(part));
+        // The parts of a multipart message arrive together: these receives never wait.
+        while (frames.back().more() && frames.size() < 16) {
+            zmq::message_t next;
+            (void)sock->recv(next, zmq::recv_flags::none);
+            frames.push_back(std::move(next));
+        }
+        while (frames.back().more()) {  // too many frames: consume the rest
+            zmq::message_t skip;
+            (void)sock->recv(skip, zmq::recv_flags::none);
+            frames.push_back(std::move(skip));
+        }
+        handle();
+        return true;
+    }
+
+    void finish() {
+        std::lock_guard lock(done_mu);
+        done = true;
+        done_cv.notify_all();
+    }
+
+    void handle() {  // the message in `frames`
         if (frames.size() != 3) {
             drop(wire::DropReason::frame_count, std::to_string(frames.size()) + " frame(s), expected 3 (topic, header, payload)");
             return;
@@ -192,7 +304,8 @@ struct FeedReceiver::Impl {
 FeedReceiver::FeedReceiver() : impl_(std::make_unique<Impl>()) {}
 FeedReceiver::~FeedReceiver() { stop(); }
 
-Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, ReceiverOptions opt, Sink sink) {
+Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, ReceiverOptions opt, Sink sink,
+                                                          boost::asio::io_context& io) {
     std::unique_ptr<FeedReceiver> r(new FeedReceiver());
     auto& im = *r->impl_;
     im.opt = std::move(opt);
@@ -223,7 +336,6 @@ Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, R
         im.sock->set(zmq::sockopt::zap_domain, "testbed-ingest");
     }
     im.sock->set(zmq::sockopt::rcvhwm, im.opt.rcvhwm);
-    im.sock->set(zmq::sockopt::rcvtimeo, 50);   // run() checks for stop() this often when idle
     im.sock->set(zmq::sockopt::subscribe, "");  // every source, so feed health covers them all
     for (const auto& ep : im.opt.bind) {
         try {
@@ -242,13 +354,34 @@ Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, R
         }
     }
     if (im.zap) im.zap_thread = std::thread([&im] { im.run_zap(); });
-    im.thread = std::thread([&im] { im.run(); });
+    im.frames.reserve(4);
+    im.io = &io;
+    im.fd.emplace(io, im.sock->get(zmq::sockopt::fd));
+    // Messages may have queued since the bind; the first read finds them or arms the wait.
+    im.read_on();
     return r;
 }
 
 void FeedReceiver::stop() {
+    auto& im = *impl_;
+    if (im.fd && !im.stop_requested) {
+        // The loop sees `stopping` at its next step, or its armed wait ends with
+        // operation_aborted; either way it calls finish().
+        im.stop_requested = true;
+        {
+            std::lock_guard lock(im.fd_mu);
+            im.stopping.store(true);
+            boost::system::error_code ignored;
+            im.fd->cancel(ignored);
+        }
+        std::unique_lock lock(im.done_mu);
+        im.done_cv.wait(lock, [&] { return im.done && im.orphans == 0; });
+    }
+    if (im.fd) {
+        (void)im.fd->release();  // the descriptor belongs to ZeroMQ
+        im.fd.reset();
+    }
     impl_->stopping.store(true);
-    if (impl_->thread.joinable()) impl_->thread.join();
     if (impl_->zap_thread.joinable()) impl_->zap_thread.join();
     if (impl_->sock) impl_->sock->close();
     if (impl_->zap) impl_->zap->close();
@@ -317,5 +450,11 @@ std::vector<StalePeriod> FeedReceiver::stale_periods() const {
 }
 
 uint64_t FeedReceiver::curve_refused() const { return impl_->curve_refused.load(); }
+
+void FeedReceiver::rescue_stalled_input(std::chrono::milliseconds after) {
+    if (impl_->fd && !impl_->stop_requested) impl_->rescue(mono_ns(), after.count() * 1'000'000);
+}
+
+uint64_t FeedReceiver::input_rescues() const { return impl_->rescues.load(); }
 
 }  // namespace tb::host

@@ -1,5 +1,6 @@
-// bus/feed_receiver.hpp: the host's input. One thread owns a ZeroMQ SUB socket bound to the
-// testbed's ingest endpoints (publishers connect to it) and connected to any extra endpoints.
+// bus/feed_receiver.hpp: the host's input. A ZeroMQ SUB socket bound to the testbed's ingest
+// endpoints (publishers connect to it) and connected to any extra endpoints, read on the plugin
+// worker pool, one read at a time (the design is in feed_receiver.cpp, on_readable()).
 // It decodes each message (docs/wire-format.md), drops and counts malformed ones per reason,
 // keeps per-source feed health (messages, bytes, sequence gaps, duplicates, out-of-order,
 // last seen) and hands good messages to the router.
@@ -14,6 +15,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,6 +26,9 @@
 
 namespace zmq {
 class context_t;
+}
+namespace boost::asio {
+class io_context;
 }
 
 namespace tb::host {
@@ -70,9 +75,11 @@ class FeedReceiver {
    public:
     using Sink = std::function<std::size_t(const FeedMessagePtr&)>;  // returns number of targets
 
-    static Result<std::unique_ptr<FeedReceiver>> start(zmq::context_t& ctx, ReceiverOptions opt, Sink sink);
+    // Receives on `io` (the plugin worker pool), which must run until stop() has returned.
+    static Result<std::unique_ptr<FeedReceiver>> start(zmq::context_t& ctx, ReceiverOptions opt, Sink sink,
+                                                       boost::asio::io_context& io);
     ~FeedReceiver();
-    void stop();  // joins the thread; idempotent
+    void stop();  // waits until no receive is running or pending; idempotent
 
     const ReceiverCounters& counters() const;
     uint64_t dropped_total() const;
@@ -85,6 +92,11 @@ class FeedReceiver {
     std::vector<StalePeriod> stale_periods() const;
     // Client connections refused by the CURVE allow-list (ZAP).
     uint64_t curve_refused() const;
+    // The reading worker runs the first due in-process drain itself (no thread hand-off). If that
+    // callback has held the input for longer than `after`, make another worker the reader.
+    // Called periodically by the host (its health thread); not concurrently with stop().
+    void rescue_stalled_input(std::chrono::milliseconds after);
+    uint64_t input_rescues() const;  // how often that happened
 
    private:
     FeedReceiver();

@@ -122,6 +122,9 @@ struct Host::Impl {
             health_cv.wait_for(lock, std::chrono::milliseconds(250));
             if (health_stop) break;
             lock.unlock();
+            // A quick in-process callback runs on the reading worker; one that turned slow gets
+            // the input taken from it here (bus/feed_receiver.cpp).
+            receiver->rescue_stalled_input(std::chrono::milliseconds(50));
             record_stale_changes();
             if (interval.count() > 0 && std::chrono::steady_clock::now() >= next_save) {
                 save_feed_health();
@@ -327,7 +330,7 @@ Status Host::start() {
     auto r = FeedReceiver::start(im.zctx, ro, [&im](const FeedMessagePtr& m) {
         if (im.feed_observer) im.feed_observer(m);
         return im.router.dispatch(m);
-    });
+    }, im.executor->io());
     if (!r) return r.error();
     im.receiver = std::move(r.value());
     im.health_thread = std::thread([&im] { im.run_health(); });
@@ -352,6 +355,7 @@ nlohmann::json Host::snapshot() const {
         j["deliveries"] = c.deliveries.load();
         j["ingest_dropped"] = im.receiver->dropped_total();
         j["ingest_dropped_by_reason"] = im.receiver->drops_by_reason();
+        j["input_rescues"] = im.receiver->input_rescues();
     }
     if (im.publisher) j["published"] = im.publisher->sent();
     const auto st = im.store->stats();

@@ -2,8 +2,10 @@
 
 #include "common/clock.hpp"
 #include "common/logging.hpp"
+#include "runtime/inline_delivery.hpp"
 #include "runtime/latency_histogram.hpp"
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -52,7 +54,7 @@ namespace {
 
 namespace asio = boost::asio;
 
-class InProcessInstance final : public PluginInstance {
+class InProcessInstance final : public PluginInstance, public InlineRunnable {
    public:
     InProcessInstance(std::shared_ptr<PluginLibrary> lib, std::unique_ptr<PluginContext> ctx, Executor& ex,
                       InboxOptions inbox)
@@ -122,7 +124,19 @@ class InProcessInstance final : public PluginInstance {
                 post = true;
             }
         }
-        if (post) asio::post(strand_, [this] { drain(); });
+        if (!post) return;
+        // The feed receiver runs the drain on its own thread when this plugin's callbacks have
+        // been quick lately (runtime/inline_delivery.hpp); otherwise a worker runs it.
+        const bool quick = msg->receive_mono_ns >= no_inline_until_ns_.load(std::memory_order_relaxed);
+        if (!quick || !InlineSlot::claim(this)) asio::post(strand_, [this] { drain(); });
+    }
+
+    void run_drain(bool here) override {
+        if (here) {
+            asio::dispatch(strand_, [this] { drain(); });  // not in any strand: runs now if idle
+        } else {
+            asio::post(strand_, [this] { drain(); });
+        }
     }
 
     void set_suspended(bool suspended) override {
@@ -198,6 +212,10 @@ class InProcessInstance final : public PluginInstance {
 
    private:
     static constexpr std::size_t kBatch = 256;
+    // A callback longer than this keeps the plugin's drains off the feed receiver's thread for
+    // kInlinePauseNs: a slow plugin must not slow the input of every other.
+    static constexpr int64_t kInlineMaxCallbackNs = 200'000;
+    static constexpr int64_t kInlinePauseNs = 1'000'000'000;
 
     void drain() {
         batch_.clear();
@@ -223,7 +241,9 @@ class InProcessInstance final : public PluginInstance {
             const int64_t t0 = mono_ns();
             latency_ns_.record(t0 - m->receive_mono_ns);
             const tb_status rc = call_on_message(desc_, self_, *m, error_text_);
-            callback_ns_.record(mono_ns() - t0);
+            const int64_t t1 = mono_ns();
+            callback_ns_.record(t1 - t0);
+            if (t1 - t0 > kInlineMaxCallbackNs) no_inline_until_ns_.store(t1 + kInlinePauseNs, std::memory_order_relaxed);
             c.delivered.fetch_add(1, std::memory_order_relaxed);
             if (rc == TB_E_BAD_DATA) {
                 const uint64_t n = c.bad_data.fetch_add(1, std::memory_order_relaxed);
@@ -236,7 +256,16 @@ class InProcessInstance final : public PluginInstance {
             }
         }
         batch_.clear();
-        // Yield the thread between batches so other strands get their turn.
+        {
+            // Done when nothing came in meanwhile (no second trip through the scheduler per
+            // message at low rates); otherwise yield the thread so other strands get their turn.
+            std::lock_guard lock(mu_);
+            if (inbox_.empty()) {
+                scheduled_ = false;
+                drained_.notify_all();
+                return;
+            }
+        }
         asio::post(strand_, [this] { drain(); });
     }
 
@@ -287,6 +316,7 @@ class InProcessInstance final : public PluginInstance {
     std::vector<FeedMessagePtr> batch_;  // strand only
     std::string error_text_;             // strand only
     LatencyHistogram callback_ns_, latency_ns_;
+    std::atomic<int64_t> no_inline_until_ns_{0};  // mono ns
 };
 
 }  // namespace

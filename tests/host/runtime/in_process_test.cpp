@@ -1,10 +1,15 @@
 // Drives the real groundwater_alert plugin through the real loader and the in-process runtime.
 #include "runtime/in_process.hpp"
 
+#include "runtime/inline_delivery.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/test_support.hpp"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
+
+#include <future>
 
 namespace tb::host {
 namespace {
@@ -115,6 +120,50 @@ TEST_F(InProcessTest, SuspendedInstanceReceivesNothingUntilResumed) {
     const auto s = inst->stats_json();
     EXPECT_EQ(get(s, "delivered"), 1u);
     EXPECT_EQ(get(s, "metrics"), 1u);
+}
+
+// What the feed receiver does on a worker: route inside an InlineSlot, then run the claimed drain
+// on its own thread. The callback has run when run_drain(true) returns: no other thread took it.
+TEST_F(InProcessTest, AClaimedDrainRunsOnTheReadingWorkerBeforeItReadsOn) {
+    auto inst = make({100, OverflowPolicy::drop_newest}, {{"mean_every", 0}});
+    ASSERT_TRUE(inst->start());
+    std::promise<std::pair<bool, uint64_t>> result;
+    boost::asio::post(exec_.io(), [&] {
+        InlineRunnable* ready = nullptr;
+        {
+            InlineSlot slot;
+            inst->deliver(reading(1, -1.0));
+            inst->deliver(reading(2, -1.0));  // already due: joins the claimed drain
+            ready = slot.take();
+        }
+        const bool claimed = ready != nullptr;
+        if (ready != nullptr) ready->run_drain(true);
+        result.set_value({claimed, get(inst->stats_json(), "delivered")});
+    });
+    const auto [claimed, delivered_after_run] = result.get_future().get();
+    EXPECT_TRUE(claimed);
+    EXPECT_EQ(delivered_after_run, 2u);
+    inst->stop(std::chrono::seconds(30));
+    EXPECT_EQ(get(inst->stats_json(), "delivered"), 2u);
+}
+
+// Outside a slot, and when the slot is already claimed or never taken, drains go to the pool as
+// before: nothing is lost.
+TEST_F(InProcessTest, UnclaimedDrainsStillRunOnThePool) {
+    auto a = make({100, OverflowPolicy::drop_newest});
+    auto b = make({100, OverflowPolicy::drop_newest});
+    ASSERT_TRUE(a->start());
+    ASSERT_TRUE(b->start());
+    {
+        InlineSlot slot;
+        a->deliver(reading(1, -1.0));  // claims the slot
+        b->deliver(reading(1, -1.0));  // slot taken: posted
+    }  // never taken: a's drain is posted by the slot
+    a->deliver(reading(2, -1.0));
+    a->stop(std::chrono::seconds(30));
+    b->stop(std::chrono::seconds(30));
+    EXPECT_EQ(get(a->stats_json(), "delivered"), 2u);
+    EXPECT_EQ(get(b->stats_json(), "delivered"), 1u);
 }
 
 TEST_F(InProcessTest, UndeclaredMetricAndPublishOutsideTheManifestAreRefused) {
