@@ -49,6 +49,7 @@ TEST_F(ApiServerTest, HealthzIsOpenEverythingElseNeedsAValidToken) {
     EXPECT_EQ(r.status, 200) << r.text;
     EXPECT_EQ(r.body["caller"]["name"], "alice-staff");
     EXPECT_EQ(r.body["testbed"], "api-test");
+    EXPECT_EQ(r.body.value("input_rescues", -1), 0) << r.text;  // staff see the feed counters
     EXPECT_EQ(query_int(h.db, "SELECT COUNT(*) FROM api_tokens WHERE token_hash = '" + h.staff_token + "'"), 0);
 }
 
