@@ -225,10 +225,12 @@ int suite(const std::string& mode, const std::string& json_file, const std::set<
                  "p99 minus raw: " + std::to_string(static_cast<int>(median(diffs))) + " us" +
                      (rounds > 1 ? " (median of rounds: " + each + ")" : "")});
             std::vector<double> host50, host99;
-            for (const auto& x : ours) host50.push_back(x.in_host_p50_us), host99.push_back(x.in_host_p99_us);
+            for (const auto& x : ours)
+                host50.push_back(x.in_host_p50_us), host99.push_back(x.in_host_p99_us);
             add({"W3 latency", "p99.9" + at, "us", r.p999_us, rl.p999_us, false, r.verified,
-                 "decoded->callback in the host: p50 " + std::to_string(static_cast<int>(median(host50))) +
-                     " us, p99 " + std::to_string(static_cast<int>(median(host99))) + " us"});
+                 "decoded->callback in the host: p50 " +
+                     std::to_string(static_cast<int>(median(host50))) + " us, p99 " +
+                     std::to_string(static_cast<int>(median(host99))) + " us"});
         }
     }
     if (want("STOP")) {

@@ -10,8 +10,6 @@
 // Thread safety: one thread; every host process is stopped before the function returns.
 #include "workloads.hpp"
 
-#include "raw.hpp"
-
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +18,8 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
+
+#include "raw.hpp"
 
 namespace tb::bench {
 namespace {
@@ -73,9 +73,9 @@ Run start_host(const Context& c, const std::string& tag, const std::string& endp
     r.status = r.dir / "status.json";
     r.host = std::make_unique<HostProcess>(
         c.paths.bin / "testbed-host",
-        std::vector<std::string>{"--dev", "--testbed", r.dir.string(), "--db", r.db.string(), "--no-output",
-                                 "--status-file", r.status.string(), "--log-level", "warn",
-                                 "--plugin-dir", c.paths.plugins.string()},
+        std::vector<std::string>{"--dev", "--testbed", r.dir.string(), "--db", r.db.string(),
+                                 "--no-output", "--status-file", r.status.string(), "--log-level",
+                                 "warn", "--plugin-dir", c.paths.plugins.string()},
         r.dir);
     if (!r.host->wait_ready(std::chrono::seconds(60))) {
         r.error = "testbed-host did not become ready: " + r.host->err().substr(0, 2000);
@@ -238,8 +238,8 @@ LatencyResult run_w3(const Context& c, const std::string& endpoint, double rate,
     out.p99_us = q("lat_p99_us");
     out.p999_us = q("lat_p999_us");
     auto in_host = [&](const char* field) {
-        return query_double(r.db, std::string("SELECT json_extract(summary_json, '$.plugins[0].") + field +
-                                      "') FROM runs ORDER BY id DESC LIMIT 1")
+        return query_double(r.db, std::string("SELECT json_extract(summary_json, '$.plugins[0].") +
+                                      field + "') FROM runs ORDER BY id DESC LIMIT 1")
             .value_or(-1);
     };
     out.in_host_p50_us = in_host("latency_p50_us");

@@ -275,8 +275,7 @@ TEST(Isolation, SlowCallbacksInOneBatchAreNotAHang) {
 // input: the host's health check makes another worker the reader, and every other plugin (here
 // an isolated counter) keeps receiving while the slow callback still sleeps.
 TEST(Isolation, ASlowInProcessCallbackDoesNotHoldTheInput) {
-    Rig r({{"slow", "tb_test_hostile", "in-process", "",
-            "behaviour = \"slow\"\nsleep_ms = 4000"}},
+    Rig r({{"slow", "tb_test_hostile", "in-process", "", "behaviour = \"slow\"\nsleep_ms = 4000"}},
           {}, "process");
     ASSERT_TRUE(r.ready()) << r.host().err();
     const auto slow_seen = [&] {
@@ -290,7 +289,8 @@ TEST(Isolation, ASlowInProcessCallbackDoesNotHoldTheInput) {
         << "counter saw " << r.counter_seen() << " of " << r.sent() << "\n"
         << r.host().err();
     EXPECT_EQ(slow_seen(), 0) << "the counter had to wait for the slow callback";
-    EXPECT_TRUE(wait_until([&] { return r.host().err().find("held the feed input") != std::string::npos; }, 10s))
+    EXPECT_TRUE(wait_until(
+        [&] { return r.host().err().find("held the feed input") != std::string::npos; }, 10s))
         << r.host().err();
     EXPECT_EQ(r.host().stop(30s), 0);
     const auto rows = query_rows(r.db(), "SELECT summary_json FROM runs");

@@ -1,19 +1,18 @@
 #include "bus/feed_receiver.hpp"
 
-#include "common/clock.hpp"
-#include "common/logging.hpp"
-#include "runtime/inline_delivery.hpp"
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
-#include <zmq.hpp>
-
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <zmq.hpp>
+
+#include "common/clock.hpp"
+#include "common/logging.hpp"
+#include "runtime/inline_delivery.hpp"
 
 namespace tb::host {
 
@@ -31,9 +30,10 @@ struct FeedReceiver::Impl {
     std::atomic<bool> stopping{false};
     // The receive loop on the worker pool (see on_readable()).
     asio::io_context* io = nullptr;
-    std::mutex fd_mu;                                  // arm() against stop()'s cancel
-    std::optional<asio::posix::stream_descriptor> fd;  // ZeroMQ's ZMQ_FD, not owned (released in stop())
-    std::vector<zmq::message_t> frames;                // the receive loop only
+    std::mutex fd_mu;  // arm() against stop()'s cancel
+    std::optional<asio::posix::stream_descriptor>
+        fd;                              // ZeroMQ's ZMQ_FD, not owned (released in stop())
+    std::vector<zmq::message_t> frames;  // the receive loop only
     std::mutex done_mu;
     std::condition_variable done_cv;
     bool done = false;            // guarded by done_mu: the loop has ended
@@ -57,7 +57,8 @@ struct FeedReceiver::Impl {
             try {
                 zmq::poll(items, 1, std::chrono::milliseconds(50));
                 if (!(items[0].revents & ZMQ_POLLIN)) continue;
-                // Request (RFC 27): version, request id, domain, address, identity, mechanism, credentials...
+                // Request (RFC 27): version, request id, domain, address, identity, mechanism,
+                // credentials...
                 std::vector<zmq::message_t> req;
                 do {
                     req.emplace_back();
@@ -69,8 +70,8 @@ struct FeedReceiver::Impl {
                 }
                 std::string request_id = req.size() > 1 ? req[1].to_string() : "";
                 std::string status = "400", text = "malformed ZAP request";
-                if (req.size() >= 7 && req[0].to_string_view() == "1.0" && req[5].to_string_view() == "CURVE" &&
-                    req[6].size() == 32) {
+                if (req.size() >= 7 && req[0].to_string_view() == "1.0" &&
+                    req[5].to_string_view() == "CURVE" && req[6].size() == 32) {
                     std::array<char, 41> z85{};
                     zmq_z85_encode(z85.data(), req[6].data<uint8_t>(), 32);
                     if (opt.curve_authorized_keys.count(z85.data())) {
@@ -79,9 +80,11 @@ struct FeedReceiver::Impl {
                         status = "400", text = "client key not authorized";
                         const uint64_t n = curve_refused.fetch_add(1);
                         if (n < 5 || n % 1000 == 0) {
-                            log->warn("refused a CURVE publisher with key {} from {}: not in the authorized keys "
-                                      "(add its NAME.pub to [host] curve_authorized_keys)",
-                                      z85.data(), req[3].to_string());
+                            log->warn(
+                                "refused a CURVE publisher with key {} from {}: not in the "
+                                "authorized keys "
+                                "(add its NAME.pub to [host] curve_authorized_keys)",
+                                z85.data(), req[3].to_string());
                         }
                     }
                 }
@@ -100,9 +103,11 @@ struct FeedReceiver::Impl {
     }
 
     void drop(wire::DropReason r, std::string_view detail) {
-        const uint64_t n = counters.dropped[static_cast<int>(r)].fetch_add(1, std::memory_order_relaxed);
+        const uint64_t n =
+            counters.dropped[static_cast<int>(r)].fetch_add(1, std::memory_order_relaxed);
         if (n < 5 || n % 10000 == 0) {
-            log->warn("dropped a malformed feed message ({}): {} (#{} for this reason)", wire::to_string(r), detail, n + 1);
+            log->warn("dropped a malformed feed message ({}): {} (#{} for this reason)",
+                      wire::to_string(r), detail, n + 1);
         }
     }
 
@@ -149,7 +154,7 @@ struct FeedReceiver::Impl {
     static constexpr int kReadBatch = 256;
     static constexpr int64_t kRescued = -1;
     std::atomic<int64_t> inline_since{0};  // mono ns the reader began a drain; 0 none; kRescued
-    int orphans = 0;                       // guarded by done_mu: rescued readers still in a callback
+    int orphans = 0;  // guarded by done_mu: rescued readers still in a callback
     std::atomic<uint64_t> rescues{0};
 
     void arm() {
@@ -169,7 +174,9 @@ struct FeedReceiver::Impl {
     void on_readable(const boost::system::error_code& ec) {
         if (ec || stopping.load(std::memory_order_relaxed)) {
             if (ec && ec != asio::error::operation_aborted) {
-                log->error("feed socket: waiting for input failed: {}; no more feed messages are read", ec.message());
+                log->error(
+                    "feed socket: waiting for input failed: {}; no more feed messages are read",
+                    ec.message());
             }
             finish();
             return;
@@ -195,7 +202,8 @@ struct FeedReceiver::Impl {
                 }
                 log->error("feed socket error: {}", e.what());
             }
-            if (ready != nullptr && !run_inline(*ready)) return;  // rescued: another worker reads now
+            if (ready != nullptr && !run_inline(*ready))
+                return;  // rescued: another worker reads now
         }
         // More may be queued, and ZMQ_FD would not signal them again: read on after whatever else
         // waits for a worker.
@@ -226,9 +234,11 @@ struct FeedReceiver::Impl {
         }
         const uint64_t n = rescues.fetch_add(1);
         if (n < 5 || n % 1000 == 0) {
-            log->warn("an in-process plugin callback has held the feed input for {} ms; another worker reads on "
-                      "(#{}; plugins/stats show which plugin is slow: callback_p99_us)",
-                      (now - since) / 1'000'000, n + 1);
+            log->warn(
+                "an in-process plugin callback has held the feed input for {} ms; another worker "
+                "reads on "
+                "(#{}; plugins/stats show which plugin is slow: callback_p99_us)",
+                (now - since) / 1'000'000, n + 1);
         }
         read_on();
     }
@@ -262,18 +272,21 @@ struct FeedReceiver::Impl {
 
     void handle() {  // the message in `frames`
         if (frames.size() != 3) {
-            drop(wire::DropReason::frame_count, std::to_string(frames.size()) + " frame(s), expected 3 (topic, header, payload)");
+            drop(wire::DropReason::frame_count,
+                 std::to_string(frames.size()) + " frame(s), expected 3 (topic, header, payload)");
             return;
         }
         const auto topic = frames[0].to_string_view();
         if (!wire::valid_topic(topic)) {
-            drop(wire::DropReason::bad_topic, "topic is empty, over 255 bytes, or has spaces/control characters");
+            drop(wire::DropReason::bad_topic,
+                 "topic is empty, over 255 bytes, or has spaces/control characters");
             return;
         }
         wire::Header h;
         wire::DropReason why{};
         if (!wire::decode_header(frames[1].to_string_view(), h, why)) {
-            drop(why, "topic '" + std::string(topic) + "', header of " + std::to_string(frames[1].size()) + " bytes");
+            drop(why, "topic '" + std::string(topic) + "', header of " +
+                          std::to_string(frames[1].size()) + " bytes");
             return;
         }
         const auto payload = frames[2].to_string_view();
@@ -281,7 +294,9 @@ struct FeedReceiver::Impl {
             drop(wire::DropReason::payload_too_large, "topic '" + std::string(topic) + "'");
             return;
         }
-        if (opt.validate_json && (h.content_type == wire::ContentType::senml_json || h.content_type == wire::ContentType::json) &&
+        if (opt.validate_json &&
+            (h.content_type == wire::ContentType::senml_json ||
+             h.content_type == wire::ContentType::json) &&
             !wire::valid_json(payload)) {
             drop(wire::DropReason::invalid_json, "topic '" + std::string(topic) + "'");
             return;
@@ -304,8 +319,8 @@ struct FeedReceiver::Impl {
 FeedReceiver::FeedReceiver() : impl_(std::make_unique<Impl>()) {}
 FeedReceiver::~FeedReceiver() { stop(); }
 
-Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, ReceiverOptions opt, Sink sink,
-                                                          boost::asio::io_context& io) {
+Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, ReceiverOptions opt,
+                                                          Sink sink, boost::asio::io_context& io) {
     std::unique_ptr<FeedReceiver> r(new FeedReceiver());
     auto& im = *r->impl_;
     im.opt = std::move(opt);
@@ -325,7 +340,9 @@ Result<std::unique_ptr<FeedReceiver>> FeedReceiver::start(zmq::context_t& ctx, R
         try {
             im.zap->bind("inproc://zeromq.zap.01");
         } catch (const zmq::error_t& e) {
-            return Error{std::string("CURVE: cannot start the ZAP authentication handler: ") + e.what(), "zap"};
+            return Error{
+                std::string("CURVE: cannot start the ZAP authentication handler: ") + e.what(),
+                "zap"};
         }
     }
     im.sock = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::sub);
@@ -426,7 +443,8 @@ std::vector<FeedStaleChange> FeedReceiver::check_stale(int64_t now) {
             r.stale = true;
             r.stale_since_us = since;
             ++r.stale_count;
-            if (impl_->periods.size() < Impl::kMaxPeriods) impl_->periods.push_back({source, since, 0});
+            if (impl_->periods.size() < Impl::kMaxPeriods)
+                impl_->periods.push_back({source, since, 0});
             out.push_back({source, true, r.last_seen_us, silent, r.stale_after_s, never_heard});
         } else if (r.stale && r.last_seen_us > r.stale_since_us) {
             // A message arrived after the silence began.
@@ -436,7 +454,8 @@ std::vector<FeedStaleChange> FeedReceiver::check_stale(int64_t now) {
                     break;
                 }
             }
-            out.push_back({source, false, r.last_seen_us, r.last_seen_us - r.stale_since_us, r.stale_after_s, false});
+            out.push_back({source, false, r.last_seen_us, r.last_seen_us - r.stale_since_us,
+                           r.stale_after_s, false});
             r.stale = false;
             r.stale_since_us = 0;
         }

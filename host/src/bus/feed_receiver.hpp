@@ -8,11 +8,6 @@
 // Thread safety: start()/stop() from the main thread; snapshot functions from any thread.
 #pragma once
 
-#include "bus/feed_message.hpp"
-#include "common/result.hpp"
-#include "store/result_store.hpp"
-#include "wire/wire.hpp"
-
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -20,9 +15,14 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "bus/feed_message.hpp"
+#include "common/result.hpp"
+#include "store/result_store.hpp"
+#include "wire/wire.hpp"
 
 namespace zmq {
 class context_t;
@@ -65,19 +65,19 @@ struct FeedStaleChange {
 struct ReceiverCounters {
     std::atomic<uint64_t> received{0};  // well-formed messages
     std::atomic<uint64_t> bytes{0};
-    std::atomic<uint64_t> routed{0};    // had at least one target
-    std::atomic<uint64_t> unrouted{0};  // no plugin subscribed
-    std::atomic<uint64_t> deliveries{0};// sum over targets
+    std::atomic<uint64_t> routed{0};      // had at least one target
+    std::atomic<uint64_t> unrouted{0};    // no plugin subscribed
+    std::atomic<uint64_t> deliveries{0};  // sum over targets
     std::array<std::atomic<uint64_t>, wire::kDropReasonCount> dropped{};
 };
 
 class FeedReceiver {
-   public:
+ public:
     using Sink = std::function<std::size_t(const FeedMessagePtr&)>;  // returns number of targets
 
     // Receives on `io` (the plugin worker pool), which must run until stop() has returned.
-    static Result<std::unique_ptr<FeedReceiver>> start(zmq::context_t& ctx, ReceiverOptions opt, Sink sink,
-                                                       boost::asio::io_context& io);
+    static Result<std::unique_ptr<FeedReceiver>> start(zmq::context_t& ctx, ReceiverOptions opt,
+                                                       Sink sink, boost::asio::io_context& io);
     ~FeedReceiver();
     void stop();  // waits until no receive is running or pending; idempotent
 
@@ -98,7 +98,7 @@ class FeedReceiver {
     void rescue_stalled_input(std::chrono::milliseconds after);
     uint64_t input_rescues() const;  // how often that happened
 
-   private:
+ private:
     FeedReceiver();
     struct Impl;
     std::unique_ptr<Impl> impl_;

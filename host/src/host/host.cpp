@@ -327,10 +327,13 @@ Status Host::start() {
         im.log->info("ingest is CURVE-protected: server key {}, {} authorized publisher key(s)", key->public_z85,
                      ro.curve_authorized_keys.size());
     }
-    auto r = FeedReceiver::start(im.zctx, ro, [&im](const FeedMessagePtr& m) {
-        if (im.feed_observer) im.feed_observer(m);
-        return im.router.dispatch(m);
-    }, im.executor->io());
+    auto r = FeedReceiver::start(
+        im.zctx, ro,
+        [&im](const FeedMessagePtr& m) {
+            if (im.feed_observer) im.feed_observer(m);
+            return im.router.dispatch(m);
+        },
+        im.executor->io());
     if (!r) return r.error();
     im.receiver = std::move(r.value());
     im.health_thread = std::thread([&im] { im.run_health(); });

@@ -1,25 +1,25 @@
 #include "runtime/in_process.hpp"
 
-#include "common/clock.hpp"
-#include "common/logging.hpp"
-#include "runtime/inline_delivery.hpp"
-#include "runtime/latency_histogram.hpp"
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-
 #include <condition_variable>
 #include <deque>
 #include <future>
 #include <mutex>
 #include <thread>
 
+#include "common/clock.hpp"
+#include "common/logging.hpp"
+#include "runtime/inline_delivery.hpp"
+#include "runtime/latency_histogram.hpp"
+
 namespace tb::host {
 
-tb_status call_on_message(const tb_plugin_desc& desc, void* self, const FeedMessage& msg, std::string& error_text) {
+tb_status call_on_message(const tb_plugin_desc& desc, void* self, const FeedMessage& msg,
+                          std::string& error_text) {
     tb_message m{};
     m.struct_size = sizeof m;
     m.content_type = static_cast<uint16_t>(msg.header.content_type);
@@ -40,8 +40,8 @@ tb_status call_on_message(const tb_plugin_desc& desc, void* self, const FeedMess
     return rc;
 }
 
-void add_runtime_stats(nlohmann::json& j, const LatencyHistogram& callback_ns, const LatencyHistogram& latency_ns,
-                       const InboxOptions& inbox) {
+void add_runtime_stats(nlohmann::json& j, const LatencyHistogram& callback_ns,
+                       const LatencyHistogram& latency_ns, const InboxOptions& inbox) {
     j["callback_p50_us"] = static_cast<double>(callback_ns.percentile_ns(0.50)) / 1000.0;
     j["callback_p99_us"] = static_cast<double>(callback_ns.percentile_ns(0.99)) / 1000.0;
     j["latency_p50_us"] = static_cast<double>(latency_ns.percentile_ns(0.50)) / 1000.0;
@@ -55,9 +55,9 @@ namespace {
 namespace asio = boost::asio;
 
 class InProcessInstance final : public PluginInstance, public InlineRunnable {
-   public:
-    InProcessInstance(std::shared_ptr<PluginLibrary> lib, std::unique_ptr<PluginContext> ctx, Executor& ex,
-                      InboxOptions inbox)
+ public:
+    InProcessInstance(std::shared_ptr<PluginLibrary> lib, std::unique_ptr<PluginContext> ctx,
+                      Executor& ex, InboxOptions inbox)
         : PluginInstance(std::move(ctx)),
           lib_(std::move(lib)),
           desc_(lib_->desc()),
@@ -80,9 +80,10 @@ class InProcessInstance final : public PluginInstance, public InlineRunnable {
         err.message[sizeof err.message - 1] = '\0';
         if (self_ == nullptr) {
             state_.store(PluginState::failed);
-            return Error{"plugin '" + name() + "' (" + lib_->file().string() + "): create failed: " +
-                             (err.message[0] ? std::string(err.message) : "no message") + " (code " +
-                             std::to_string(err.code) + ")",
+            return Error{"plugin '" + name() + "' (" + lib_->file().string() +
+                             "): create failed: " +
+                             (err.message[0] ? std::string(err.message) : "no message") +
+                             " (code " + std::to_string(err.code) + ")",
                          "create"};
         }
         if (desc_.start != nullptr) {
@@ -93,8 +94,8 @@ class InProcessInstance final : public PluginInstance, public InlineRunnable {
                 desc_.destroy(self_);
                 self_ = nullptr;
                 state_.store(PluginState::failed);
-                return Error{"plugin '" + name() + "': start failed: " + std::string(err.message) + " (code " +
-                                 std::to_string(rc) + ")",
+                return Error{"plugin '" + name() + "': start failed: " + std::string(err.message) +
+                                 " (code " + std::to_string(rc) + ")",
                              "start"};
             }
         }
@@ -127,7 +128,8 @@ class InProcessInstance final : public PluginInstance, public InlineRunnable {
         if (!post) return;
         // The feed receiver runs the drain on its own thread when this plugin's callbacks have
         // been quick lately (runtime/inline_delivery.hpp); otherwise a worker runs it.
-        const bool quick = msg->receive_mono_ns >= no_inline_until_ns_.load(std::memory_order_relaxed);
+        const bool quick =
+            msg->receive_mono_ns >= no_inline_until_ns_.load(std::memory_order_relaxed);
         if (!quick || !InlineSlot::claim(this)) asio::post(strand_, [this] { drain(); });
     }
 
@@ -141,11 +143,13 @@ class InProcessInstance final : public PluginInstance, public InlineRunnable {
 
     void set_suspended(bool suspended) override {
         PluginState expected = suspended ? PluginState::running : PluginState::suspended;
-        if (state_.compare_exchange_strong(expected, suspended ? PluginState::suspended : PluginState::running) &&
+        if (state_.compare_exchange_strong(
+                expected, suspended ? PluginState::suspended : PluginState::running) &&
             suspended) {
             // Messages still waiting were routed before the stop; they must not reach the plugin.
             std::lock_guard lock(mu_);
-            context().counters().dropped_not_running.fetch_add(inbox_.size(), std::memory_order_relaxed);
+            context().counters().dropped_not_running.fetch_add(inbox_.size(),
+                                                               std::memory_order_relaxed);
             inbox_.clear();
         }
     }
@@ -166,7 +170,8 @@ class InProcessInstance final : public PluginInstance, public InlineRunnable {
             std::unique_lock lock(mu_);
             drained_.wait_for(lock, drain_timeout, [&] { return inbox_.empty() && !scheduled_; });
             state_.store(PluginState::stopping);
-            context().counters().dropped_not_running.fetch_add(inbox_.size(), std::memory_order_relaxed);
+            context().counters().dropped_not_running.fetch_add(inbox_.size(),
+                                                               std::memory_order_relaxed);
             inbox_.clear();
         }
         // Run the plugin's stop() on its strand, after any callback in flight.
@@ -210,7 +215,7 @@ class InProcessInstance final : public PluginInstance, public InlineRunnable {
         return j;
     }
 
-   private:
+ private:
     static constexpr std::size_t kBatch = 256;
     // A callback longer than this keeps the plugin's drains off the feed receiver's thread for
     // kInlinePauseNs: a slow plugin must not slow the input of every other.
@@ -243,15 +248,19 @@ class InProcessInstance final : public PluginInstance, public InlineRunnable {
             const tb_status rc = call_on_message(desc_, self_, *m, error_text_);
             const int64_t t1 = mono_ns();
             callback_ns_.record(t1 - t0);
-            if (t1 - t0 > kInlineMaxCallbackNs) no_inline_until_ns_.store(t1 + kInlinePauseNs, std::memory_order_relaxed);
+            if (t1 - t0 > kInlineMaxCallbackNs)
+                no_inline_until_ns_.store(t1 + kInlinePauseNs, std::memory_order_relaxed);
             c.delivered.fetch_add(1, std::memory_order_relaxed);
             if (rc == TB_E_BAD_DATA) {
                 const uint64_t n = c.bad_data.fetch_add(1, std::memory_order_relaxed);
-                if (n < 5 || n % 10000 == 0) context().log()->warn("bad data on '{}': {} (#{})", m->topic, error_text_, n + 1);
+                if (n < 5 || n % 10000 == 0)
+                    context().log()->warn("bad data on '{}': {} (#{})", m->topic, error_text_,
+                                          n + 1);
             } else if (rc != TB_OK) {
                 const uint64_t n = c.callback_errors.fetch_add(1, std::memory_order_relaxed);
                 if (n < 5 || n % 10000 == 0) {
-                    context().log()->error("on_message failed on '{}': {} (code {}, #{})", m->topic, error_text_, rc, n + 1);
+                    context().log()->error("on_message failed on '{}': {} (code {}, #{})", m->topic,
+                                           error_text_, rc, n + 1);
                 }
             }
         }
@@ -284,7 +293,9 @@ class InProcessInstance final : public PluginInstance, public InlineRunnable {
         timer_.expires_after(std::chrono::milliseconds(context().manifest().tick_interval_ms));
         timer_.async_wait([this](const boost::system::error_code& ec) {
             tick_pending_ = false;
-            if (ec || state_.load() == PluginState::stopping || state_.load() == PluginState::stopped) return;
+            if (ec || state_.load() == PluginState::stopping ||
+                state_.load() == PluginState::stopped)
+                return;
             if (state_.load() == PluginState::running) {
                 tb_error err{};
                 err.struct_size = sizeof err;
@@ -322,9 +333,10 @@ class InProcessInstance final : public PluginInstance, public InlineRunnable {
 }  // namespace
 
 std::unique_ptr<PluginInstance> make_in_process_instance(std::shared_ptr<PluginLibrary> library,
-                                                         std::unique_ptr<PluginContext> context, Executor& executor,
-                                                         InboxOptions inbox) {
-    return std::make_unique<InProcessInstance>(std::move(library), std::move(context), executor, inbox);
+                                                         std::unique_ptr<PluginContext> context,
+                                                         Executor& executor, InboxOptions inbox) {
+    return std::make_unique<InProcessInstance>(std::move(library), std::move(context), executor,
+                                               inbox);
 }
 
 }  // namespace tb::host

@@ -16,18 +16,18 @@ namespace tb::host {
 
 // A plugin instance whose pending drain can be run on the caller's thread.
 class InlineRunnable {
-   public:
+ public:
     // Run the claimed drain: here = on this thread now (through the instance's strand, so never
     // beside another of its callbacks); otherwise posted to the worker pool as usual.
     virtual void run_drain(bool here) = 0;
 
-   protected:
+ protected:
     ~InlineRunnable() = default;
 };
 
 // Not nested: one per message routed by the receiver.
 class InlineSlot {
-   public:
+ public:
     InlineSlot() {
         open_ = true;
         claimed_ = nullptr;
@@ -56,7 +56,7 @@ class InlineSlot {
         return true;
     }
 
-   private:
+ private:
     static inline thread_local bool open_ = false;
     static inline thread_local InlineRunnable* claimed_ = nullptr;
 };

@@ -1,21 +1,21 @@
 // Drives the real groundwater_alert plugin through the real loader and the in-process runtime.
 #include "runtime/in_process.hpp"
 
-#include "runtime/inline_delivery.hpp"
-#include "store/sqlite_store.hpp"
-#include "support/test_support.hpp"
+#include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <gtest/gtest.h>
-
 #include <future>
+
+#include "runtime/inline_delivery.hpp"
+#include "store/sqlite_store.hpp"
+#include "support/test_support.hpp"
 
 namespace tb::host {
 namespace {
 
 class InProcessTest : public ::testing::Test {
-   protected:
+ protected:
     void SetUp() override {
         auto lib = PluginLibrary::load(test::plugin_dir() / "groundwater_alert.so");
         ASSERT_TRUE(lib) << lib.error().message;
@@ -26,7 +26,8 @@ class InProcessTest : public ::testing::Test {
         run_ = *store_->begin_run({"t", "0", 1, nlohmann::json::object()});
     }
 
-    std::unique_ptr<PluginInstance> make(InboxOptions inbox, nlohmann::json config = nlohmann::json::object()) {
+    std::unique_ptr<PluginInstance> make(InboxOptions inbox,
+                                         nlohmann::json config = nlohmann::json::object()) {
         PluginContextOptions co{"gw", lib_->manifest(), std::move(config), run_};
         auto ctx = std::make_unique<PluginContext>(std::move(co), store_.get(), nullptr);
         PluginRegistration reg;
@@ -35,7 +36,8 @@ class InProcessTest : public ::testing::Test {
         reg.plugin_id = "groundwater_alert";
         reg.version = reg.organisation = reg.file = reg.sha256 = reg.mode = "x";
         reg.manifest = nlohmann::json::object();
-        for (const auto& m : lib_->manifest().metrics) reg.series.push_back({m.name, m.unit, "neither", ""});
+        for (const auto& m : lib_->manifest().metrics)
+            reg.series.push_back({m.name, m.unit, "neither", ""});
         ctx->set_record(*store_->register_plugin(reg));
         return make_in_process_instance(lib_, std::move(ctx), exec_, inbox);
     }
@@ -45,7 +47,8 @@ class InProcessTest : public ::testing::Test {
         char id[16];
         std::snprintf(id, sizeof id, "GW-%04d", sensor);
         m->topic = std::string("sensor/groundwater/") + id;
-        m->payload = test::senml(std::string("urn:dev:enschede:gw:") + id + ":", "level", "m", level, 1764300000.0);
+        m->payload = test::senml(std::string("urn:dev:enschede:gw:") + id + ":", "level", "m",
+                                 level, 1764300000.0);
         return m;
     }
 
@@ -70,13 +73,16 @@ TEST_F(InProcessTest, DeliversEveryMessageAndRecordsOneMetricEach) {
     EXPECT_EQ(get(s, "dropped_inbox"), 0u);
     EXPECT_EQ(s.at("state"), "stopped");
     ASSERT_TRUE(store_->flush());
-    EXPECT_EQ(test::query_int(dir_ / "r.db", "SELECT COUNT(*) FROM v_metrics WHERE metric='level'"), 2000);
+    EXPECT_EQ(test::query_int(dir_ / "r.db", "SELECT COUNT(*) FROM v_metrics WHERE metric='level'"),
+              2000);
 }
 
 TEST_F(InProcessTest, AlertsOncePerCrossingWithHysteresis) {
-    auto inst = make({1000, OverflowPolicy::drop_newest}, {{"alert_level_m", -0.5}, {"hysteresis_m", 0.1}});
+    auto inst =
+        make({1000, OverflowPolicy::drop_newest}, {{"alert_level_m", -0.5}, {"hysteresis_m", 0.1}});
     ASSERT_TRUE(inst->start());
-    // -0.4 alerts; -0.45 stays in alert; -0.55 is inside the hysteresis; -0.7 resets; -0.3 alerts again.
+    // -0.4 alerts; -0.45 stays in alert; -0.55 is inside the hysteresis; -0.7 resets; -0.3 alerts
+    // again.
     for (double v : {-1.0, -0.4, -0.45, -0.55, -0.4, -0.7, -0.3}) inst->deliver(reading(1, v));
     inst->stop(std::chrono::seconds(30));
     EXPECT_EQ(get(inst->stats_json(), "events"), 2u);
@@ -158,7 +164,7 @@ TEST_F(InProcessTest, UnclaimedDrainsStillRunOnThePool) {
         InlineSlot slot;
         a->deliver(reading(1, -1.0));  // claims the slot
         b->deliver(reading(1, -1.0));  // slot taken: posted
-    }  // never taken: a's drain is posted by the slot
+    }                                  // never taken: a's drain is posted by the slot
     a->deliver(reading(2, -1.0));
     a->stop(std::chrono::seconds(30));
     b->stop(std::chrono::seconds(30));
