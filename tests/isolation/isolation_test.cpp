@@ -293,6 +293,9 @@ TEST(Isolation, ASlowInProcessCallbackDoesNotHoldTheInput) {
         [&] { return r.host().err().find("held the feed input") != std::string::npos; }, 10s))
         << r.host().err();
     EXPECT_EQ(r.host().stop(30s), 0);
+    // Once its callback returned, the slow plugin is named in the log.
+    EXPECT_NE(r.host().err().find("[plugin.slow] on_message took 4"), std::string::npos)
+        << r.host().err();
     const auto rows = query_rows(r.db(), "SELECT summary_json FROM runs");
     ASSERT_EQ(rows.size(), 1u);
     EXPECT_GE(nlohmann::json::parse(rows[0][0]).value("input_rescues", 0), 1) << rows[0][0];

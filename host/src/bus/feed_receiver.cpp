@@ -31,8 +31,8 @@ struct FeedReceiver::Impl {
     // The receive loop on the worker pool (see on_readable()).
     asio::io_context* io = nullptr;
     std::mutex fd_mu;  // arm() against stop()'s cancel
-    std::optional<asio::posix::stream_descriptor>
-        fd;                              // ZeroMQ's ZMQ_FD, not owned (released in stop())
+    // ZeroMQ's ZMQ_FD, not owned (released in stop()).
+    std::optional<asio::posix::stream_descriptor> fd;
     std::vector<zmq::message_t> frames;  // the receive loop only
     std::mutex done_mu;
     std::condition_variable done_cv;
@@ -82,8 +82,8 @@ struct FeedReceiver::Impl {
                         if (n < 5 || n % 1000 == 0) {
                             log->warn(
                                 "refused a CURVE publisher with key {} from {}: not in the "
-                                "authorized keys "
-                                "(add its NAME.pub to [host] curve_authorized_keys)",
+                                "authorized keys (add its NAME.pub to [host] "
+                                "curve_authorized_keys)",
                                 z85.data(), req[3].to_string());
                         }
                     }
@@ -235,9 +235,9 @@ struct FeedReceiver::Impl {
         const uint64_t n = rescues.fetch_add(1);
         if (n < 5 || n % 1000 == 0) {
             log->warn(
-                "an in-process plugin callback has held the feed input for {} ms; another worker "
-                "reads on "
-                "(#{}; plugins/stats show which plugin is slow: callback_p99_us)",
+                "an in-process plugin callback has held the feed input for {} ms, so another "
+                "worker reads on (#{}); the plugin names itself in an 'on_message took' warning "
+                "when the callback returns",
                 (now - since) / 1'000'000, n + 1);
         }
         read_on();

@@ -221,6 +221,20 @@ class InProcessInstance final : public PluginInstance, public InlineRunnable {
     // kInlinePauseNs: a slow plugin must not slow the input of every other.
     static constexpr int64_t kInlineMaxCallbackNs = 200'000;
     static constexpr int64_t kInlinePauseNs = 1'000'000'000;
+    // A callback longer than this is named in the log: it held a worker, and maybe the feed input
+    // (the feed receiver takes the input back from a callback after as long).
+    static constexpr int64_t kSlowCallbackNs = 50'000'000;
+
+    void warn_slow(const FeedMessage& m, int64_t ns) {
+        const uint64_t n = slow_callbacks_++;
+        if (n < 5 || n % 1000 == 0) {
+            context().log()->warn(
+                "on_message took {} ms on '{}' (#{}): an in-process callback this slow holds a "
+                "worker thread, and the feed input while it runs on the reading worker; make it "
+                "quicker or run the plugin with isolation = \"process\"",
+                ns / 1'000'000, m.topic, n + 1);
+        }
+    }
 
     void drain() {
         batch_.clear();
@@ -248,8 +262,10 @@ class InProcessInstance final : public PluginInstance, public InlineRunnable {
             const tb_status rc = call_on_message(desc_, self_, *m, error_text_);
             const int64_t t1 = mono_ns();
             callback_ns_.record(t1 - t0);
-            if (t1 - t0 > kInlineMaxCallbackNs)
+            if (t1 - t0 > kInlineMaxCallbackNs) {
                 no_inline_until_ns_.store(t1 + kInlinePauseNs, std::memory_order_relaxed);
+                if (t1 - t0 > kSlowCallbackNs) warn_slow(*m, t1 - t0);
+            }
             c.delivered.fetch_add(1, std::memory_order_relaxed);
             if (rc == TB_E_BAD_DATA) {
                 const uint64_t n = c.bad_data.fetch_add(1, std::memory_order_relaxed);
@@ -326,6 +342,7 @@ class InProcessInstance final : public PluginInstance, public InlineRunnable {
 
     std::vector<FeedMessagePtr> batch_;  // strand only
     std::string error_text_;             // strand only
+    uint64_t slow_callbacks_ = 0;        // strand only
     LatencyHistogram callback_ns_, latency_ns_;
     std::atomic<int64_t> no_inline_until_ns_{0};  // mono ns
 };
