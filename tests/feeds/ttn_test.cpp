@@ -1,9 +1,10 @@
-// TTN uplink parsing and the mapping file (tools/common/ttn.*): pure functions, every reject reason.
+// TTN uplink parsing and the mapping file (tools/common/ttn.*): pure functions, every reject
+// reason.
 #include "common/ttn.hpp"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
+#include <nlohmann/json.hpp>
 #include <random>
 
 namespace tb::test {
@@ -35,12 +36,14 @@ tools::TtnMapping mapping() {
 
 std::string up(const std::string& decoded, const std::string& device = "aq-1",
                const std::string& time = R"("received_at":"2024-05-01T12:34:56.123456789Z",)") {
-    return R"({"end_device_ids":{"device_id":")" + device + R"("},)" + time + R"("uplink_message":{)" +
-           (decoded.empty() ? "" : R"("decoded_payload":)" + decoded) + "}}";
+    return R"({"end_device_ids":{"device_id":")" + device + R"("},)" + time +
+           R"("uplink_message":{)" + (decoded.empty() ? "" : R"("decoded_payload":)" + decoded) +
+           "}}";
 }
 
 TEST(Ttn, MapsFieldsUnitsScaleAndTime) {
-    const auto r = tools::parse_ttn_uplink(up(R"({"no2":41.5,"env":{"temp_dc":215}})"), mapping(), 7);
+    const auto r =
+        tools::parse_ttn_uplink(up(R"({"no2":41.5,"env":{"temp_dc":215}})"), mapping(), 7);
     ASSERT_TRUE(r.ok) << r.detail;
     EXPECT_EQ(r.message.topic, "sensor/air/AQ-0001");
     EXPECT_EQ(r.message.time_us, 1714566896123456);
@@ -79,7 +82,8 @@ TEST(Ttn, EveryRejectReason) {
     EXPECT_EQ(reason(up(R"({"no2":"41"})")), tools::TtnReject::wrong_type);
     EXPECT_EQ(reason(up(R"({"no2":[1]})")), tools::TtnReject::wrong_type);
     EXPECT_EQ(reason(up(R"({"no2":1e400})")), tools::TtnReject::not_json);  // out of double range
-    EXPECT_EQ(reason(up(R"({"no2":1})", "aq-1", R"("received_at":"yesterday",)")), tools::TtnReject::bad_time);
+    EXPECT_EQ(reason(up(R"({"no2":1})", "aq-1", R"("received_at":"yesterday",)")),
+              tools::TtnReject::bad_time);
 }
 
 TEST(Ttn, Rfc3339) {
@@ -88,8 +92,9 @@ TEST(Ttn, Rfc3339) {
     EXPECT_EQ(us, 1'000'000);
     ASSERT_TRUE(tools::parse_rfc3339_us("2024-05-01T14:34:56.5+02:00", us));
     EXPECT_EQ(us, 1714566896500000);
-    for (const char* bad : {"", "2024-13-01T00:00:00Z", "2024-05-01T00:00:00", "2024-05-01T00:00:00.Z", "2024-05-01T00:00:00Zx",
-                            "2024-05-01T00:00:00+0200"}) {
+    for (const char* bad :
+         {"", "2024-13-01T00:00:00Z", "2024-05-01T00:00:00", "2024-05-01T00:00:00.Z",
+          "2024-05-01T00:00:00Zx", "2024-05-01T00:00:00+0200"}) {
         EXPECT_FALSE(tools::parse_rfc3339_us(bad, us)) << bad;
     }
 }
@@ -101,15 +106,21 @@ TEST(Ttn, MappingErrorsNameFileLineAndKey) {
         EXPECT_NE(m.error().message.find(want), std::string::npos) << m.error().message;
     };
     check("[types.a]\ntopic_prefix = \"x\"\n", "m.toml:1: types.a: topic_prefix");
-    check("[types.a]\ntopic_prefix = \"x/\"\n[[types.a.fields]]\nfield = \"f\"\ncolour = 1\n", "m.toml:5");
-    check("[types.a]\ntopic_prefix = \"x/\"\n[[types.a.fields]]\nfield = \"f\"\n[devices]\nd = { sensor = \"S\", type = \"b\" }\n",
-          "type 'b' (known types: a)");
+    check("[types.a]\ntopic_prefix = \"x/\"\n[[types.a.fields]]\nfield = \"f\"\ncolour = 1\n",
+          "m.toml:5");
+    check(
+        "[types.a]\ntopic_prefix = \"x/\"\n[[types.a.fields]]\nfield = \"f\"\n[devices]\nd = { "
+        "sensor = \"S\", type = \"b\" }\n",
+        "type 'b' (known types: a)");
     check("[typo]\n", "unknown key 'typo'");
     // The bridge would publish on a topic the host drops (found by the ttn_uplink fuzz target).
-    check("[types.a]\ntopic_prefix = \"x/\"\n[[types.a.fields]]\nfield = \"f\"\n[devices]\nd = { sensor = \"S 1\", type = \"a\" }\n",
-          "m.toml:6: device 'd': topic 'x/S 1' (topic_prefix + sensor) is not a valid feed topic");
+    check(
+        "[types.a]\ntopic_prefix = \"x/\"\n[[types.a.fields]]\nfield = \"f\"\n[devices]\nd = { "
+        "sensor = \"S 1\", type = \"a\" }\n",
+        "m.toml:6: device 'd': topic 'x/S 1' (topic_prefix + sensor) is not a valid feed topic");
     check("[types.a\n", "m.toml:1");
-    // Refused before toml++ 3.3.0 can reach its TOML_UNREACHABLE (found by the ttn_uplink fuzz target).
+    // Refused before toml++ 3.3.0 can reach its TOML_UNREACHABLE (found by the ttn_uplink fuzz
+    // target).
     check(
         "# d\xc3\xa9j\xc3\xa0 vu is fine in a comment\n[types\xcf\x8f"
         "a]\n",
@@ -124,8 +135,10 @@ TEST(Ttn, RandomBytesNeverCrash) {
         std::string s = seed;
         for (int k = 0; k < 3; ++k) s[rng() % s.size()] = static_cast<char>(rng());
         const auto r = tools::parse_ttn_uplink(s, m, 0);
-        if (r.ok) EXPECT_TRUE(nlohmann::json::accept(r.message.payload));
-        else EXPECT_NE(static_cast<int>(r.reason), 0);
+        if (r.ok)
+            EXPECT_TRUE(nlohmann::json::accept(r.message.payload));
+        else
+            EXPECT_NE(static_cast<int>(r.reason), 0);
     }
 }
 

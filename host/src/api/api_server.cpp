@@ -1,18 +1,11 @@
 #include "api/api_server.hpp"
 
-#include "api/dashboard_assets.hpp"
-#include "api/tokens.hpp"
-#include "common/clock.hpp"
-#include "common/logging.hpp"
-#include "host/host.hpp"
-#include "store/sqlite_store.hpp"
-
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <sqlite3.h>
 
 #include <array>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <charconv>
 #include <cstdlib>
 #include <ctime>
@@ -23,6 +16,13 @@
 #include <sstream>
 #include <thread>
 #include <unordered_set>
+
+#include "api/dashboard_assets.hpp"
+#include "api/tokens.hpp"
+#include "common/clock.hpp"
+#include "common/logging.hpp"
+#include "host/host.hpp"
+#include "store/sqlite_store.hpp"
 
 namespace tb::host::api {
 namespace {
@@ -84,7 +84,8 @@ std::map<std::string, std::string> parse_query(std::string_view q) {
         const std::string_view part = q.substr(0, amp);
         const auto eq = part.find('=');
         if (!part.empty()) {
-            out[url_decode(part.substr(0, eq))] = eq == std::string_view::npos ? "" : url_decode(part.substr(eq + 1));
+            out[url_decode(part.substr(0, eq))] =
+                eq == std::string_view::npos ? "" : url_decode(part.substr(eq + 1));
         }
         if (amp == std::string_view::npos) break;
         q.remove_prefix(amp + 1);
@@ -110,7 +111,8 @@ std::optional<int64_t> parse_iso_time(const std::string& s) {
         frac = std::strtod(end, &after);
         end = after;
     }
-    if (std::string_view(end) != "Z" && std::string_view(end) != "+00:00" && *end != '\0') return std::nullopt;
+    if (std::string_view(end) != "Z" && std::string_view(end) != "+00:00" && *end != '\0')
+        return std::nullopt;
     return static_cast<int64_t>(timegm(&tm)) * 1'000'000 + static_cast<int64_t>(frac * 1e6);
 }
 
@@ -146,10 +148,14 @@ const char* severity_name(int s) {
 std::string prom_escape(std::string_view s) {
     std::string out;
     for (char c : s) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '"') out += "\\\"";
-        else if (c == '\n') out += "\\n";
-        else out += c;
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
     }
     return out;
 }
@@ -157,7 +163,9 @@ std::string prom_escape(std::string_view s) {
 struct Caller {
     Role role;
     std::string name;
-    bool sees(const std::string& organisation) const { return role.staff || organisation == role.organisation; }
+    bool sees(const std::string& organisation) const {
+        return role.staff || organisation == role.organisation;
+    }
 };
 
 // What handling one request leads to: a reply (then keep reading, unless `close`), or the start
@@ -181,14 +189,17 @@ Outcome answer(Reply r, bool close = false) {
 // the connection should just be closed (the client went away, a timeout, shutdown).
 std::optional<Reply> read_error_reply(const beast::error_code& ec, const ApiOptions& opt) {
     if (ec == http::error::body_limit) {
-        return error_reply(http::status::payload_too_large, "body_too_large",
-                           "request bodies are limited to " + std::to_string(opt.max_body_bytes) + " bytes");
+        return error_reply(
+            http::status::payload_too_large, "body_too_large",
+            "request bodies are limited to " + std::to_string(opt.max_body_bytes) + " bytes");
     }
     if (ec == http::error::header_limit) {
-        return error_reply(http::status::request_header_fields_too_large, "headers_too_large",
-                           "request headers are limited to " + std::to_string(opt.max_header_bytes) + " bytes");
+        return error_reply(
+            http::status::request_header_fields_too_large, "headers_too_large",
+            "request headers are limited to " + std::to_string(opt.max_header_bytes) + " bytes");
     }
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted) {
         return std::nullopt;
     }
     if (std::string_view(ec.category().name()) == "beast.http") {
@@ -274,26 +285,29 @@ struct ApiServer::Impl {
     Result<json> query_trials(const Caller& c, std::optional<int64_t> id);
     json plugin_list(const Caller& c);
     std::vector<std::string> org_reads(const Caller& c);
-    bool topic_visible(const Caller& c, const std::vector<std::string>& reads, std::string_view topic);
+    bool topic_visible(const Caller& c, const std::vector<std::string>& reads,
+                       std::string_view topic);
     json feed_list(const Caller& c);
     Reply status(const Caller& c);
     Reply latest(const Caller& c, const std::map<std::string, std::string>& q);
     Reply zone();
     Reply metrics(const Caller& c);
-    Reply trial_action(const Caller& c, int64_t id, const std::string& verb, const std::string& body);
+    Reply trial_action(const Caller& c, int64_t id, const std::string& verb,
+                       const std::string& body);
     Reply events(const Caller& c, const std::map<std::string, std::string>& q);
 };
 
 namespace {
 
 std::string sse_frame(const json& ev) {
-    return "id: " + std::to_string(ev["id"].get<int64_t>()) + "\nevent: event\ndata: " + dump(ev) + "\n\n";
+    return "id: " + std::to_string(ev["id"].get<int64_t>()) + "\nevent: event\ndata: " + dump(ev) +
+           "\n\n";
 }
 
 // One client connection: reads requests (keep-alive) and writes replies, or, after a request for
 // the event stream, writes server-sent events until either side closes.
 class Session : public std::enable_shared_from_this<Session> {
-   public:
+ public:
     Session(tcp::socket&& socket, ApiServer::Impl& im) : stream_(std::move(socket)), im_(im) {
         ++im_.connections;
         im_.sessions.insert(this);
@@ -313,17 +327,19 @@ class Session : public std::enable_shared_from_this<Session> {
         parser_->body_limit(im_.opt.max_body_bytes);
         parser_->header_limit(static_cast<std::uint32_t>(im_.opt.max_header_bytes));
         stream_.expires_after(im_.opt.read_timeout);
-        http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+        http::async_read(stream_, buffer_, *parser_,
+                         beast::bind_front_handler(&Session::on_read, shared_from_this()));
     }
 
     void send(Reply r, bool close = false) {
         auto res = std::make_shared<http::response<http::string_body>>(
             make_response(std::move(r), !close && keep_alive_, head_));
         stream_.expires_after(im_.opt.write_timeout);
-        http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-            if (ec || res->need_eof()) return self->shutdown();
-            self->read();
-        });
+        http::async_write(stream_, *res,
+                          [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                              if (ec || res->need_eof()) return self->shutdown();
+                              self->read();
+                          });
     }
 
     void start_stream(Role role, const std::vector<json>& backlog) {
@@ -334,11 +350,11 @@ class Session : public std::enable_shared_from_this<Session> {
         push(std::string(kStreamHead));
         for (const auto& ev : backlog) push(sse_frame(ev));
         // The client never sends anything more; a read completes only when it closes.
-        stream_.socket().async_read_some(net::buffer(sink_), [self = shared_from_this()](beast::error_code ec,
-                                                                                          std::size_t) {
-            (void)ec;
-            self->shutdown();
-        });
+        stream_.socket().async_read_some(
+            net::buffer(sink_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                (void)ec;
+                self->shutdown();
+            });
     }
 
     bool streaming() const { return streaming_; }
@@ -349,8 +365,9 @@ class Session : public std::enable_shared_from_this<Session> {
     void push(std::string data) {
         if (closed_) return;
         if (queued_bytes_ + data.size() > im_.opt.max_stream_backlog_bytes) {
-            im_.log->warn("event stream client {} is not reading ({} bytes unsent); disconnecting it", peer(),
-                          queued_bytes_);
+            im_.log->warn(
+                "event stream client {} is not reading ({} bytes unsent); disconnecting it", peer(),
+                queued_bytes_);
             return shutdown();
         }
         queued_bytes_ += data.size();
@@ -366,7 +383,7 @@ class Session : public std::enable_shared_from_this<Session> {
         stream_.close();
     }
 
-   private:
+ private:
     std::string peer() {
         beast::error_code ec;
         auto ep = stream_.socket().remote_endpoint(ec);
@@ -432,8 +449,10 @@ void ApiServer::Impl::accept() {
             });
             return;
         }
-        if (connections >= opt.max_connections) reject(socket);
-        else std::make_shared<Session>(std::move(socket), *this)->run();
+        if (connections >= opt.max_connections)
+            reject(socket);
+        else
+            std::make_shared<Session>(std::move(socket), *this)->run();
         accept();
     });
 }
@@ -442,9 +461,10 @@ void ApiServer::Impl::reject(tcp::socket& s) {
     // Never blocks: one non-blocking write of a small reply, then close.
     static const std::string kBody =
         R"({"error":"too_many_connections","detail":"the API serves a limited number of connections; retry later"})";
-    static const std::string kReply = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                      "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
-                                      std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+    static const std::string kReply =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+        std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
     beast::error_code ec;
     s.non_blocking(true, ec);
     s.write_some(net::buffer(kReply), ec);
@@ -453,7 +473,8 @@ void ApiServer::Impl::reject(tcp::socket& s) {
 
 void ApiServer::Impl::refresh() {
     const int64_t now = mono_ns();
-    if (snap_at_ns != 0 && now - snap_at_ns < std::chrono::nanoseconds(opt.snapshot_ttl).count()) return;
+    if (snap_at_ns != 0 && now - snap_at_ns < std::chrono::nanoseconds(opt.snapshot_ttl).count())
+        return;
     snap = host->snapshot();
     feeds = host->feed_health();
     snap_at_ns = now;
@@ -490,7 +511,8 @@ void ApiServer::Impl::poll_events() {
             if (evs) {
                 for (const auto& ev : evs.value()) {
                     last_event_id = ev["id"].get<int64_t>();
-                    const std::string org = ev["organisation"].is_string() ? ev["organisation"].get<std::string>() : "";
+                    const std::string org =
+                        ev["organisation"].is_string() ? ev["organisation"].get<std::string>() : "";
                     const std::string frame = sse_frame(ev);
                     for (const auto& w : subscribers) {
                         if (auto s = w.lock(); s && s->wants(org)) s->push(frame);
@@ -507,7 +529,8 @@ void ApiServer::Impl::poll_events() {
         } else {
             // Nobody listens: only move the cursor, so a new stream starts at "now".
             sqlite3_stmt* st = nullptr;
-            if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(id), 0) FROM events", -1, &st, nullptr) == SQLITE_OK &&
+            if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(id), 0) FROM events", -1, &st,
+                                   nullptr) == SQLITE_OK &&
                 sqlite3_step(st) == SQLITE_ROW) {
                 last_event_id = sqlite3_column_int64(st, 0);
             }
@@ -517,12 +540,16 @@ void ApiServer::Impl::poll_events() {
     });
 }
 
-Result<std::vector<json>> ApiServer::Impl::query_events(int64_t after_id, int64_t since_us, std::size_t limit,
+Result<std::vector<json>> ApiServer::Impl::query_events(int64_t after_id, int64_t since_us,
+                                                        std::size_t limit,
                                                         const std::optional<std::string>& org) {
     static const char* kSql =
-        "SELECT e.id, e.run_id, p.trial_id, p.instance, p.plugin_id, p.organisation, e.severity, e.kind, "
-        "e.subject, e.message, e.detail_json, e.t_us FROM events e LEFT JOIN plugins p ON p.id = e.plugin_row "
-        "WHERE e.id > ?1 AND e.t_us >= ?2 AND (?3 IS NULL OR p.organisation = ?3) ORDER BY e.id LIMIT ?4";
+        "SELECT e.id, e.run_id, p.trial_id, p.instance, p.plugin_id, p.organisation, e.severity, "
+        "e.kind, "
+        "e.subject, e.message, e.detail_json, e.t_us FROM events e LEFT JOIN plugins p ON p.id = "
+        "e.plugin_row "
+        "WHERE e.id > ?1 AND e.t_us >= ?2 AND (?3 IS NULL OR p.organisation = ?3) ORDER BY e.id "
+        "LIMIT ?4";
     sqlite3_stmt* st = nullptr;
     if (sqlite3_prepare_v2(db, kSql, -1, &st, nullptr) != SQLITE_OK) {
         return Error{std::string("reading events: ") + sqlite3_errmsg(db), "sqlite"};
@@ -568,7 +595,8 @@ Result<std::vector<json>> ApiServer::Impl::query_events(int64_t after_id, int64_
 
 Result<json> ApiServer::Impl::query_trials(const Caller& c, std::optional<int64_t> id) {
     static const char* kSql =
-        "SELECT id, plugin_id, plugin_version, plugin_sha256, organisation, testbed, state, from_us, until_us, "
+        "SELECT id, plugin_id, plugin_version, plugin_sha256, organisation, testbed, state, "
+        "from_us, until_us, "
         "purpose, trust, reads_json, publishes_json, created_us, updated_us FROM trials "
         "WHERE (?1 IS NULL OR organisation = ?1) AND (?2 IS NULL OR id = ?2) ORDER BY id";
     sqlite3_stmt* st = nullptr;
@@ -622,7 +650,8 @@ std::vector<std::string> ApiServer::Impl::org_reads(const Caller& c) {
     return reads;
 }
 
-bool ApiServer::Impl::topic_visible(const Caller& c, const std::vector<std::string>& reads, std::string_view topic) {
+bool ApiServer::Impl::topic_visible(const Caller& c, const std::vector<std::string>& reads,
+                                    std::string_view topic) {
     if (c.role.staff) return true;
     for (const auto& r : reads) {
         if (has_prefix(topic, r)) return true;
@@ -642,7 +671,9 @@ json ApiServer::Impl::feed_list(const Caller& c) {
         // says whether it has been silent past its limit since the host started.
         const bool heard = f.messages > 0;
         const double age_s = static_cast<double>(now - f.last_seen_us) / 1e6;
-        const bool stale = heard ? (group ? age_s > static_cast<double>(group->stale_after.count()) : false) : f.stale;
+        const bool stale =
+            heard ? (group ? age_s > static_cast<double>(group->stale_after.count()) : false)
+                  : f.stale;
         auto rate = feed_rate_hz.find(f.source);
         out.push_back({{"source", f.source},
                        {"group", group ? json(group->kind) : json(nullptr)},
@@ -657,7 +688,8 @@ json ApiServer::Impl::feed_list(const Caller& c) {
                        {"rate_hz", rate == feed_rate_hz.end() ? 0.0 : rate->second},
                        {"stale", stale}});
     }
-    std::sort(out.begin(), out.end(), [](const json& a, const json& b) { return a["source"] < b["source"]; });
+    std::sort(out.begin(), out.end(),
+              [](const json& a, const json& b) { return a["source"] < b["source"]; });
     return out;
 }
 
@@ -684,7 +716,9 @@ Reply ApiServer::Impl::status(const Caller& c) {
         j["input_rescues"] = snap.value("input_rescues", uint64_t{0});
         j["published"] = snap.value("published", uint64_t{0});
         j["store"] = snap.value("store", json::object());
-        j["api"] = {{"connections", connections}, {"streams", streams}, {"cached_topics", last_values->size()}};
+        j["api"] = {{"connections", connections},
+                    {"streams", streams},
+                    {"cached_topics", last_values->size()}};
     }
     return json_reply(j);
 }
@@ -707,7 +741,8 @@ Reply ApiServer::Impl::latest(const Caller& c, const std::map<std::string, std::
         if (out.size() >= limit) break;
         if (!topic_visible(c, reads, m->topic)) continue;
         json value;
-        if (m->header.content_type == wire::ContentType::senml_json || m->header.content_type == wire::ContentType::json) {
+        if (m->header.content_type == wire::ContentType::senml_json ||
+            m->header.content_type == wire::ContentType::json) {
             value = json::parse(m->payload, nullptr, false);
             if (value.is_discarded()) value = nullptr;
         } else if (m->header.content_type == wire::ContentType::text) {
@@ -734,7 +769,8 @@ Reply ApiServer::Impl::zone() {
                           {"personal", g.personal},
                           {"stale_after_s", g.stale_after.count()}});
     }
-    return json_reply({{"testbed", cfg.id}, {"name", cfg.name}, {"zone", cfg.zone}, {"sensors", groups}});
+    return json_reply(
+        {{"testbed", cfg.id}, {"name", cfg.name}, {"zone", cfg.zone}, {"sensors", groups}});
 }
 
 Reply ApiServer::Impl::metrics(const Caller& c) {
@@ -746,23 +782,29 @@ Reply ApiServer::Impl::metrics(const Caller& c) {
     };
     if (c.role.staff) {
         family("testbed_uptime_seconds", "gauge", "Seconds since the host started.");
-        o << "testbed_uptime_seconds{testbed=\"" << tbid << "\"} " << snap.value("uptime_s", 0.0) << '\n';
+        o << "testbed_uptime_seconds{testbed=\"" << tbid << "\"} " << snap.value("uptime_s", 0.0)
+          << '\n';
         family("testbed_feed_received_total", "counter", "Well-formed feed messages received.");
-        o << "testbed_feed_received_total{testbed=\"" << tbid << "\"} " << snap.value("received", uint64_t{0}) << '\n';
+        o << "testbed_feed_received_total{testbed=\"" << tbid << "\"} "
+          << snap.value("received", uint64_t{0}) << '\n';
         family("testbed_feed_unrouted_total", "counter", "Feed messages no plugin subscribed to.");
-        o << "testbed_feed_unrouted_total{testbed=\"" << tbid << "\"} " << snap.value("unrouted", uint64_t{0}) << '\n';
-        family("testbed_ingest_dropped_total", "counter", "Malformed feed messages dropped, by reason.");
+        o << "testbed_feed_unrouted_total{testbed=\"" << tbid << "\"} "
+          << snap.value("unrouted", uint64_t{0}) << '\n';
+        family("testbed_ingest_dropped_total", "counter",
+               "Malformed feed messages dropped, by reason.");
         // Named, not iterated as a temporary: items() of the json value() returns would dangle
         // (stack-use-after-scope under ASan on every staff /metrics, found by http_request).
         const json dropped = snap.value("ingest_dropped_by_reason", json::object());
         for (const auto& [reason, n] : dropped.items()) {
-            o << "testbed_ingest_dropped_total{testbed=\"" << tbid << "\",reason=\"" << prom_escape(reason) << "\"} "
-              << n.get<uint64_t>() << '\n';
+            o << "testbed_ingest_dropped_total{testbed=\"" << tbid << "\",reason=\""
+              << prom_escape(reason) << "\"} " << n.get<uint64_t>() << '\n';
         }
         const json store = snap.value("store", json::object());
         family("testbed_store_queue_depth", "gauge", "Rows waiting for the result store writer.");
-        o << "testbed_store_queue_depth{testbed=\"" << tbid << "\"} " << store.value("queue_depth", uint64_t{0}) << '\n';
-        family("testbed_store_committed_rows_total", "counter", "Rows committed to the results database.");
+        o << "testbed_store_queue_depth{testbed=\"" << tbid << "\"} "
+          << store.value("queue_depth", uint64_t{0}) << '\n';
+        family("testbed_store_committed_rows_total", "counter",
+               "Rows committed to the results database.");
         o << "testbed_store_committed_rows_total{testbed=\"" << tbid << "\"} "
           << store.value("committed_rows", uint64_t{0}) << '\n';
         family("testbed_api_connections", "gauge", "Open HTTP API connections.");
@@ -772,9 +814,9 @@ Reply ApiServer::Impl::metrics(const Caller& c) {
     }
     const json plugins = plugin_list(c);
     auto labels = [&tbid](const json& p) {
-        return "testbed=\"" + tbid + "\",instance=\"" + prom_escape(p.value("instance", "")) + "\",plugin_id=\"" +
-               prom_escape(p.value("plugin_id", "")) + "\",organisation=\"" + prom_escape(p.value("organisation", "")) +
-               "\"";
+        return "testbed=\"" + tbid + "\",instance=\"" + prom_escape(p.value("instance", "")) +
+               "\",plugin_id=\"" + prom_escape(p.value("plugin_id", "")) + "\",organisation=\"" +
+               prom_escape(p.value("organisation", "")) + "\"";
     };
     struct Counter {
         const char* name;
@@ -785,17 +827,23 @@ Reply ApiServer::Impl::metrics(const Caller& c) {
     static const Counter kPluginSeries[] = {
         {"testbed_plugin_offered_total", "offered", "counter", "Messages routed to the plugin."},
         {"testbed_plugin_delivered_total", "delivered", "counter", "on_message calls completed."},
-        {"testbed_plugin_callback_errors_total", "callback_errors", "counter", "Callbacks that returned an error."},
-        {"testbed_plugin_published_total", "published", "counter", "Messages the plugin published."},
-        {"testbed_plugin_metrics_total", "metrics", "counter", "Metric samples the plugin recorded."},
+        {"testbed_plugin_callback_errors_total", "callback_errors", "counter",
+         "Callbacks that returned an error."},
+        {"testbed_plugin_published_total", "published", "counter",
+         "Messages the plugin published."},
+        {"testbed_plugin_metrics_total", "metrics", "counter",
+         "Metric samples the plugin recorded."},
         {"testbed_plugin_events_total", "events", "counter", "Events the plugin recorded."},
-        {"testbed_plugin_inbox_depth", "inbox_depth", "gauge", "Messages waiting in the plugin's inbox."},
+        {"testbed_plugin_inbox_depth", "inbox_depth", "gauge",
+         "Messages waiting in the plugin's inbox."},
     };
     for (const auto& s : kPluginSeries) {
         family(s.name, s.type, s.help);
-        for (const auto& p : plugins) o << s.name << '{' << labels(p) << "} " << p.value(s.key, uint64_t{0}) << '\n';
+        for (const auto& p : plugins)
+            o << s.name << '{' << labels(p) << "} " << p.value(s.key, uint64_t{0}) << '\n';
     }
-    family("testbed_plugin_dropped_total", "counter", "Messages dropped before the plugin, by reason.");
+    family("testbed_plugin_dropped_total", "counter",
+           "Messages dropped before the plugin, by reason.");
     for (const auto& p : plugins) {
         o << "testbed_plugin_dropped_total{" << labels(p) << ",reason=\"inbox_full\"} "
           << p.value("dropped_inbox", uint64_t{0}) << '\n';
@@ -811,21 +859,29 @@ Reply ApiServer::Impl::metrics(const Caller& c) {
     }
     family("testbed_plugin_running", "gauge", "1 when the plugin is running, else 0.");
     for (const auto& p : plugins) {
-        o << "testbed_plugin_running{" << labels(p) << "} " << (p.value("state", "") == "running" ? 1 : 0) << '\n';
+        o << "testbed_plugin_running{" << labels(p) << "} "
+          << (p.value("state", "") == "running" ? 1 : 0) << '\n';
     }
     const json fl = feed_list(c);
     auto flabels = [&tbid](const json& f) {
-        return "testbed=\"" + tbid + "\",source=\"" + prom_escape(f["source"].get<std::string>()) + "\"";
+        return "testbed=\"" + tbid + "\",source=\"" + prom_escape(f["source"].get<std::string>()) +
+               "\"";
     };
-    family("testbed_feed_source_messages_total", "counter", "Messages received per feed source (topic).");
-    for (const auto& f : fl) o << "testbed_feed_source_messages_total{" << flabels(f) << "} " << f["messages"] << '\n';
-    family("testbed_feed_source_gaps_total", "counter", "Messages missing by sequence number, per feed source.");
-    for (const auto& f : fl) o << "testbed_feed_source_gaps_total{" << flabels(f) << "} " << f["gaps"] << '\n';
-    family("testbed_feed_source_last_seen_age_seconds", "gauge", "Seconds since the source was last heard.");
+    family("testbed_feed_source_messages_total", "counter",
+           "Messages received per feed source (topic).");
+    for (const auto& f : fl)
+        o << "testbed_feed_source_messages_total{" << flabels(f) << "} " << f["messages"] << '\n';
+    family("testbed_feed_source_gaps_total", "counter",
+           "Messages missing by sequence number, per feed source.");
+    for (const auto& f : fl)
+        o << "testbed_feed_source_gaps_total{" << flabels(f) << "} " << f["gaps"] << '\n';
+    family("testbed_feed_source_last_seen_age_seconds", "gauge",
+           "Seconds since the source was last heard.");
     for (const auto& f : fl) {
-        if (f["last_seen_age_s"].is_null()) continue;  // never heard: no sample (Prometheus convention)
-        o << "testbed_feed_source_last_seen_age_seconds{" << flabels(f) << "} " << f["last_seen_age_s"].get<double>()
-          << '\n';
+        if (f["last_seen_age_s"].is_null())
+            continue;  // never heard: no sample (Prometheus convention)
+        o << "testbed_feed_source_last_seen_age_seconds{" << flabels(f) << "} "
+          << f["last_seen_age_s"].get<double>() << '\n';
     }
     Reply r;
     r.body = o.str();
@@ -833,38 +889,47 @@ Reply ApiServer::Impl::metrics(const Caller& c) {
     return r;
 }
 
-Reply ApiServer::Impl::trial_action(const Caller& c, int64_t id, const std::string& verb, const std::string& body) {
+Reply ApiServer::Impl::trial_action(const Caller& c, int64_t id, const std::string& verb,
+                                    const std::string& body) {
     if (!c.role.staff) {
-        return error_reply(http::status::forbidden, "forbidden",
-                           "only staff tokens may " + verb + " trials; this token has role " + c.role.to_string());
+        return error_reply(
+            http::status::forbidden, "forbidden",
+            "only staff tokens may " + verb + " trials; this token has role " + c.role.to_string());
     }
     std::string reason;
     if (!body.empty()) {
         const json j = json::parse(body, nullptr, false);
         if (j.is_discarded() || !j.is_object()) {
-            return error_reply(http::status::bad_request, "malformed_body",
-                               "the body must be empty or a JSON object such as {\"reason\": \"...\"}");
+            return error_reply(
+                http::status::bad_request, "malformed_body",
+                "the body must be empty or a JSON object such as {\"reason\": \"...\"}");
         }
         if (j.contains("reason")) {
             if (!j["reason"].is_string()) {
-                return error_reply(http::status::bad_request, "malformed_body", "\"reason\" must be a string");
+                return error_reply(http::status::bad_request, "malformed_body",
+                                   "\"reason\" must be a string");
             }
             reason = j["reason"].get<std::string>();
         }
     }
     const auto& fn = verb == "suspend" ? actions.suspend : actions.resume;
-    if (!fn) return error_reply(http::status::service_unavailable, "unavailable", "trial actions are not wired up");
+    if (!fn)
+        return error_reply(http::status::service_unavailable, "unavailable",
+                           "trial actions are not wired up");
     auto r = fn(id, c.name, reason);
     if (!r) {
         const auto& e = r.error();
         const auto st = e.reason == "not_found"  ? http::status::not_found
                         : e.reason == "conflict" ? http::status::conflict
                                                  : http::status::internal_server_error;
-        return error_reply(st, e.reason == "not_found" ? "not_found" : e.reason == "conflict" ? "conflict" : "failed",
+        return error_reply(st,
+                           e.reason == "not_found"  ? "not_found"
+                           : e.reason == "conflict" ? "conflict"
+                                                    : "failed",
                            e.message);
     }
-    log->info("trial {} {} by {} via the API{}", id, verb == "suspend" ? "suspended" : "resumed", c.name,
-              reason.empty() ? "" : ": " + reason);
+    log->info("trial {} {} by {} via the API{}", id, verb == "suspend" ? "suspended" : "resumed",
+              c.name, reason.empty() ? "" : ": " + reason);
     return json_reply({{"trial", r.value()}, {"action", verb}, {"actor", c.name}});
 }
 
@@ -879,7 +944,8 @@ Reply ApiServer::Impl::events(const Caller& c, const std::map<std::string, std::
         } else {
             return error_reply(http::status::bad_request, "bad_parameter",
                                "since must be an event id (e.g. since=120) or a UTC time "
-                               "(e.g. since=2026-11-28T16:00:00Z), got '" + it->second + "'");
+                               "(e.g. since=2026-11-28T16:00:00Z), got '" +
+                                   it->second + "'");
         }
     }
     if (auto it = q.find("limit"); it != q.end()) {
@@ -890,9 +956,11 @@ Reply ApiServer::Impl::events(const Caller& c, const std::map<std::string, std::
         }
         limit = static_cast<std::size_t>(*n);
     }
-    auto evs = query_events(after_id, since_us, limit,
-                            c.role.staff ? std::nullopt : std::optional<std::string>(c.role.organisation));
-    if (!evs) return error_reply(http::status::internal_server_error, "failed", evs.error().message);
+    auto evs =
+        query_events(after_id, since_us, limit,
+                     c.role.staff ? std::nullopt : std::optional<std::string>(c.role.organisation));
+    if (!evs)
+        return error_reply(http::status::internal_server_error, "failed", evs.error().message);
     const int64_t next = evs.value().empty() ? after_id : evs.value().back()["id"].get<int64_t>();
     return json_reply({{"events", evs.value()}, {"next", next}});
 }
@@ -910,21 +978,24 @@ Result<Caller> ApiServer::Impl::authenticate(const http::request<http::string_bo
         token = q->second;  // EventSource cannot send headers
     }
     if (token.empty()) {
-        return Error{"this endpoint needs a token: send 'Authorization: Bearer <token>' "
-                     "(create one with: testbed token new --role staff --name NAME --db DB)",
-                     "missing_token"};
+        return Error{
+            "this endpoint needs a token: send 'Authorization: Bearer <token>' "
+            "(create one with: testbed token new --role staff --name NAME --db DB)",
+            "missing_token"};
     }
     auto r = check_token(db, token, now_us());
     if (!r) return r.error();
     switch (r.value().check) {
-        case TokenCheck::valid: return Caller{r.value().info.role, r.value().info.name};
+        case TokenCheck::valid:
+            return Caller{r.value().info.role, r.value().info.name};
         case TokenCheck::expired:
-            return Error{"token '" + r.value().info.name + "' expired at " + iso_time(*r.value().info.expires_us) +
-                             "; ask staff for a new one",
+            return Error{"token '" + r.value().info.name + "' expired at " +
+                             iso_time(*r.value().info.expires_us) + "; ask staff for a new one",
                          "token_expired"};
         case TokenCheck::revoked:
             return Error{"token '" + r.value().info.name + "' was revoked", "token_revoked"};
-        case TokenCheck::unknown: break;
+        case TokenCheck::unknown:
+            break;
     }
     return Error{"the token is not known to this host", "invalid_token"};
 }
@@ -933,30 +1004,54 @@ Outcome ApiServer::Impl::handle(const http::request<http::string_body>& req) {
     const std::string_view target(req.target().data(), req.target().size());
     const auto qpos = target.find('?');
     const std::string path(target.substr(0, qpos));
-    const auto query = parse_query(qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1));
+    const auto query =
+        parse_query(qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1));
     const auto method = req.method();
 
     // Route table: which method a path takes (404 when none, 405 when another).
     enum class R {
-        kNone, kHealthz, kAsset, kStatus, kPlugins, kTrials, kTrial, kTrialAction, kFeeds, kEvents, kStream,
-        kLatest, kZone, kMetrics
+        kNone,
+        kHealthz,
+        kAsset,
+        kStatus,
+        kPlugins,
+        kTrials,
+        kTrial,
+        kTrialAction,
+        kFeeds,
+        kEvents,
+        kStream,
+        kLatest,
+        kZone,
+        kMetrics
     };
     R route = R::kNone;
     http::verb allowed = http::verb::get;
     int64_t trial_id = 0;
     std::string verb;
     const DashboardAsset* asset = nullptr;
-    if (path == "/healthz") route = R::kHealthz;
-    else if ((asset = find_dashboard_asset(path)) != nullptr) route = R::kAsset;
-    else if (path == "/api/v1/status") route = R::kStatus;
-    else if (path == "/api/v1/plugins") route = R::kPlugins;
-    else if (path == "/api/v1/trials") route = R::kTrials;
-    else if (path == "/api/v1/feeds") route = R::kFeeds;
-    else if (path == "/api/v1/events") route = R::kEvents;
-    else if (path == "/api/v1/events/stream") route = R::kStream;
-    else if (path == "/api/v1/latest") route = R::kLatest;
-    else if (path == "/api/v1/zone") route = R::kZone;
-    else if (path == "/metrics") route = R::kMetrics;
+    if (path == "/healthz")
+        route = R::kHealthz;
+    else if ((asset = find_dashboard_asset(path)) != nullptr)
+        route = R::kAsset;
+    else if (path == "/api/v1/status")
+        route = R::kStatus;
+    else if (path == "/api/v1/plugins")
+        route = R::kPlugins;
+    else if (path == "/api/v1/trials")
+        route = R::kTrials;
+    else if (path == "/api/v1/feeds")
+        route = R::kFeeds;
+    else if (path == "/api/v1/events")
+        route = R::kEvents;
+    else if (path == "/api/v1/events/stream")
+        route = R::kStream;
+    else if (path == "/api/v1/latest")
+        route = R::kLatest;
+    else if (path == "/api/v1/zone")
+        route = R::kZone;
+    else if (path == "/metrics")
+        route = R::kMetrics;
     else if (has_prefix(path, "/api/v1/trials/")) {
         std::string_view rest = std::string_view(path).substr(15);
         const auto slash = rest.find('/');
@@ -972,75 +1067,92 @@ Outcome ApiServer::Impl::handle(const http::request<http::string_body>& req) {
             }
         } else if (!rest.empty()) {
             return answer(error_reply(http::status::bad_request, "bad_trial_id",
-                                       "trial ids are positive integers, got '" + std::string(rest.substr(0, slash)) +
-                                           "'"));
+                                      "trial ids are positive integers, got '" +
+                                          std::string(rest.substr(0, slash)) + "'"));
         }
     }
     if (route == R::kNone) {
         return answer(error_reply(http::status::not_found, "not_found",
-                                   "no such endpoint: " + path + " (see docs/api.md for the list)"));
+                                  "no such endpoint: " + path + " (see docs/api.md for the list)"));
     }
     if (method != allowed && !(allowed == http::verb::get && method == http::verb::head)) {
         Reply r = error_reply(http::status::method_not_allowed, "method_not_allowed",
-                              std::string(req.method_string()) + " is not allowed on " + path + "; use " +
-                                  std::string(http::to_string(allowed)));
+                              std::string(req.method_string()) + " is not allowed on " + path +
+                                  "; use " + std::string(http::to_string(allowed)));
         r.headers.emplace_back("Allow", std::string(http::to_string(allowed)));
         return answer(std::move(r));
     }
-    if (route == R::kHealthz) return answer(json_reply({{"status", "ok"}, {"testbed", host->testbed().id}}));
+    if (route == R::kHealthz)
+        return answer(json_reply({{"status", "ok"}, {"testbed", host->testbed().id}}));
     if (route == R::kAsset) {
         Reply r{http::status::ok, std::string(asset->body), asset->content_type, {}};
-        r.headers.emplace_back("Content-Security-Policy",
-                               "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:");
+        r.headers.emplace_back(
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:");
         return answer(std::move(r));
     }
 
     auto caller = authenticate(req, query);
     if (!caller) {
-        return answer(error_reply(http::status::unauthorized, caller.error().reason, caller.error().message));
+        return answer(
+            error_reply(http::status::unauthorized, caller.error().reason, caller.error().message));
     }
     const Caller& c = caller.value();
     switch (route) {
-        case R::kStatus: return answer(status(c));
-        case R::kPlugins: return answer(json_reply(plugin_list(c)));
+        case R::kStatus:
+            return answer(status(c));
+        case R::kPlugins:
+            return answer(json_reply(plugin_list(c)));
         case R::kTrials:
         case R::kTrial: {
-            auto t = query_trials(c, route == R::kTrial ? std::optional<int64_t>(trial_id) : std::nullopt);
-            if (!t) return answer(error_reply(http::status::internal_server_error, "failed", t.error().message));
+            auto t = query_trials(
+                c, route == R::kTrial ? std::optional<int64_t>(trial_id) : std::nullopt);
+            if (!t)
+                return answer(
+                    error_reply(http::status::internal_server_error, "failed", t.error().message));
             if (route == R::kTrials) return answer(json_reply(t.value()));
             // Another organisation's trial is reported exactly like a missing one.
             if (t.value().empty()) {
                 return answer(error_reply(http::status::not_found, "not_found",
-                                           "trial " + std::to_string(trial_id) + " does not exist"));
+                                          "trial " + std::to_string(trial_id) + " does not exist"));
             }
             return answer(json_reply(t.value()[0]));
         }
-        case R::kTrialAction: return answer(trial_action(c, trial_id, verb, req.body()));
-        case R::kFeeds: return answer(json_reply(feed_list(c)));
-        case R::kEvents: return answer(events(c, query));
-        case R::kLatest: return answer(latest(c, query));
-        case R::kZone: return answer(zone());
-        case R::kMetrics: return answer(metrics(c));
+        case R::kTrialAction:
+            return answer(trial_action(c, trial_id, verb, req.body()));
+        case R::kFeeds:
+            return answer(json_reply(feed_list(c)));
+        case R::kEvents:
+            return answer(events(c, query));
+        case R::kLatest:
+            return answer(latest(c, query));
+        case R::kZone:
+            return answer(zone());
+        case R::kMetrics:
+            return answer(metrics(c));
         case R::kStream: {
             if (streams >= opt.max_streams) {
                 return answer(error_reply(http::status::service_unavailable, "too_many_streams",
-                                           "at most " + std::to_string(opt.max_streams) +
-                                               " event streams may be open; retry later"),
-                               true);
+                                          "at most " + std::to_string(opt.max_streams) +
+                                              " event streams may be open; retry later"),
+                              true);
             }
             std::vector<json> backlog;
             if (auto it = query.find("since"); it != query.end()) {
                 auto n = parse_i64(it->second);
                 if (!n || *n < 0) {
-                    return answer(error_reply(http::status::bad_request, "bad_parameter",
-                                               "since must be an event id, got '" + it->second + "'"));
+                    return answer(
+                        error_reply(http::status::bad_request, "bad_parameter",
+                                    "since must be an event id, got '" + it->second + "'"));
                 }
                 // Events up to the shared cursor come from here; later ones from the poller.
-                auto evs = query_events(*n, 0, kMaxEventsPerQuery,
-                                        c.role.staff ? std::nullopt : std::optional<std::string>(c.role.organisation));
+                auto evs = query_events(
+                    *n, 0, kMaxEventsPerQuery,
+                    c.role.staff ? std::nullopt : std::optional<std::string>(c.role.organisation));
                 if (evs) {
                     for (auto& ev : evs.value()) {
-                        if (ev["id"].get<int64_t>() <= last_event_id) backlog.push_back(std::move(ev));
+                        if (ev["id"].get<int64_t>() <= last_event_id)
+                            backlog.push_back(std::move(ev));
                     }
                 }
             }
@@ -1050,7 +1162,8 @@ Outcome ApiServer::Impl::handle(const http::request<http::string_body>& req) {
             o.backlog = std::move(backlog);
             return o;
         }
-        default: break;
+        default:
+            break;
     }
     return answer(error_reply(http::status::not_found, "not_found", "no such endpoint: " + path));
 }
@@ -1058,18 +1171,23 @@ Outcome ApiServer::Impl::handle(const http::request<http::string_body>& req) {
 Status parse_api_address(const std::string& text, ApiOptions& out) {
     const auto colon = text.rfind(':');
     if (colon == std::string::npos || colon == 0) {
-        return Error{"API address '" + text + "' must be ADDR:PORT, e.g. 127.0.0.1:7680 (port 0: any free port)",
+        return Error{"API address '" + text +
+                         "' must be ADDR:PORT, e.g. 127.0.0.1:7680 (port 0: any free port)",
                      "usage"};
     }
     std::string addr = text.substr(0, colon);
-    if (addr.size() > 2 && addr.front() == '[' && addr.back() == ']') addr = addr.substr(1, addr.size() - 2);
+    if (addr.size() > 2 && addr.front() == '[' && addr.back() == ']')
+        addr = addr.substr(1, addr.size() - 2);
     auto port = parse_i64(std::string_view(text).substr(colon + 1));
     if (!port || *port < 0 || *port > 65535) {
         return Error{"API address '" + text + "' has an invalid port (use 0..65535)", "usage"};
     }
     beast::error_code ec;
     net::ip::make_address(addr, ec);
-    if (ec) return Error{"API address '" + text + "': '" + addr + "' is not an IP address (" + ec.message() + ")", "usage"};
+    if (ec)
+        return Error{"API address '" + text + "': '" + addr + "' is not an IP address (" +
+                         ec.message() + ")",
+                     "usage"};
     out.address = addr;
     out.port = static_cast<uint16_t>(*port);
     return {};
@@ -1082,7 +1200,8 @@ ApiServer::~ApiServer() { stop(); }
 uint16_t ApiServer::port() const { return impl_->bound_port.load(); }
 const std::string& ApiServer::address() const { return impl_->address; }
 
-Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiOptions options, const Host& host, TrialActions actions,
+Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiOptions options, const Host& host,
+                                                    TrialActions actions,
                                                     std::shared_ptr<const LastValues> last_values) {
     std::unique_ptr<ApiServer> server(new ApiServer());
     auto& im = *server->impl_;
@@ -1103,9 +1222,11 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiOptions options, const Ho
     if (!ec) im.acceptor.bind(ep, ec);
     if (!ec) im.acceptor.listen(net::socket_base::max_listen_connections, ec);
     if (ec) {
-        return Error{"HTTP API: cannot listen on " + im.opt.address + ":" + std::to_string(im.opt.port) + ": " +
-                         ec.message() + " (choose another address with --api ADDR:PORT or [host] api, or --no-api)",
-                     "listen"};
+        return Error{
+            "HTTP API: cannot listen on " + im.opt.address + ":" + std::to_string(im.opt.port) +
+                ": " + ec.message() +
+                " (choose another address with --api ADDR:PORT or [host] api, or --no-api)",
+            "listen"};
     }
     im.bound_port = im.acceptor.local_endpoint().port();
     im.address = im.opt.address;
@@ -1122,16 +1243,17 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiOptions options, const Ho
             }
         }
     });
-    im.log->info("HTTP API listening on http://{}:{}/ (dashboard at /)", im.address, im.bound_port.load());
+    im.log->info("HTTP API listening on http://{}:{}/ (dashboard at /)", im.address,
+                 im.bound_port.load());
     return server;
 }
 
 ApiRequestHandler::ApiRequestHandler() : impl_(std::make_shared<ApiServer::Impl>()) {}
 ApiRequestHandler::~ApiRequestHandler() = default;
 
-Result<std::unique_ptr<ApiRequestHandler>> ApiRequestHandler::open(ApiOptions options, const Host& host,
-                                                                   TrialActions actions,
-                                                                   std::shared_ptr<const LastValues> last_values) {
+Result<std::unique_ptr<ApiRequestHandler>> ApiRequestHandler::open(
+    ApiOptions options, const Host& host, TrialActions actions,
+    std::shared_ptr<const LastValues> last_values) {
     std::unique_ptr<ApiRequestHandler> h(new ApiRequestHandler());
     auto& im = *h->impl_;
     im.opt = std::move(options);
@@ -1222,7 +1344,8 @@ void ApiServer::stop() {
     std::promise<void> done;
     auto finished = done.get_future();
     std::thread waiter([&] {
-        if (finished.wait_for(std::chrono::seconds(2)) == std::future_status::timeout) im.ioc.stop();
+        if (finished.wait_for(std::chrono::seconds(2)) == std::future_status::timeout)
+            im.ioc.stop();
     });
     im.thread.join();
     done.set_value();

@@ -25,13 +25,18 @@ bool valid_z85_key(const std::string& z85) {
 Result<CurveKeyPair> load_curve_key_file(const fs::path& file, bool need_secret) {
     std::error_code ec;
     if (!fs::is_regular_file(file, ec)) {
-        return Error{file.string() + ": CURVE key file not found (create one with `testbed keys new --out DIR`)", "not_found"};
+        return Error{
+            file.string() +
+                ": CURVE key file not found (create one with `testbed keys new --out DIR`)",
+            "not_found"};
     }
     if (need_secret) {
         struct stat st {};
         if (::stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-            return Error{file.string() + ": secret key file is readable by group or others (run chmod 600 on it)",
-                         "key_permissions"};
+            return Error{
+                file.string() +
+                    ": secret key file is readable by group or others (run chmod 600 on it)",
+                "key_permissions"};
         }
     }
     std::ifstream in(file, std::ios::binary);
@@ -50,16 +55,20 @@ Result<CurveKeyPair> load_curve_key_file(const fs::path& file, bool need_secret)
     try {
         t = toml::parse(text, file.string());
     } catch (const toml::parse_error& e) {
-        return Error{file.string() + ": not a key file: " + std::string(e.description()), "key_file"};
+        return Error{file.string() + ": not a key file: " + std::string(e.description()),
+                     "key_file"};
     }
     CurveKeyPair k;
     k.public_z85 = t["public_key"].value_or(std::string());
     k.secret_z85 = t["secret_key"].value_or(std::string());
     if (!valid_z85_key(k.public_z85)) {
-        return Error{file.string() + ": public_key is missing or not 40 Z85 characters", "key_file"};
+        return Error{file.string() + ": public_key is missing or not 40 Z85 characters",
+                     "key_file"};
     }
     if (need_secret && !valid_z85_key(k.secret_z85)) {
-        return Error{file.string() + ": secret_key is missing or not 40 Z85 characters (is this the .pub file? use NAME.key)",
+        return Error{file.string() +
+                         ": secret_key is missing or not 40 Z85 characters (is this the .pub file? "
+                         "use NAME.key)",
                      "key_file"};
     }
     return k;
@@ -76,8 +85,10 @@ Result<std::string> resolve_curve_public_key(const std::string& key_or_file) {
 Result<std::set<std::string>> load_authorized_keys(const fs::path& dir) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) {
-        return Error{dir.string() + ": CURVE authorized-keys folder not found (put each publisher's NAME.pub in it)",
-                     "not_found"};
+        return Error{
+            dir.string() +
+                ": CURVE authorized-keys folder not found (put each publisher's NAME.pub in it)",
+            "not_found"};
     }
     std::set<std::string> keys;
     for (const auto& e : fs::directory_iterator(dir, ec)) {
@@ -95,12 +106,14 @@ Result<CurveKeyPair> write_new_keypair(const fs::path& dir, const std::string& n
     if (ec) return Error{dir.string() + ": cannot create the key folder: " + ec.message(), "io"};
     std::array<char, 41> pub{}, sec{};
     if (zmq_curve_keypair(pub.data(), sec.data()) != 0) {
-        return Error{"cannot generate a CURVE key pair: libzmq was built without CURVE (libsodium)", "no_curve"};
+        return Error{"cannot generate a CURVE key pair: libzmq was built without CURVE (libsodium)",
+                     "no_curve"};
     }
     CurveKeyPair k{pub.data(), sec.data()};
     const fs::path key_file = dir / (name + ".key"), pub_file = dir / (name + ".pub");
     if (fs::exists(key_file, ec) || fs::exists(pub_file, ec)) {
-        return Error{key_file.string() + " or " + pub_file.string() + " already exists (choose another --name or folder)",
+        return Error{key_file.string() + " or " + pub_file.string() +
+                         " already exists (choose another --name or folder)",
                      "exists"};
     }
     auto write = [](const fs::path& f, const std::string& text, mode_t mode) -> Status {
@@ -109,15 +122,20 @@ Result<CurveKeyPair> write_new_keypair(const fs::path& dir, const std::string& n
         if (fd < 0) return Error{f.string() + ": cannot create the key file", "io"};
         const auto n = ::write(fd, text.data(), text.size());
         ::close(fd);
-        if (n != static_cast<ssize_t>(text.size())) return Error{f.string() + ": cannot write the key file", "io"};
+        if (n != static_cast<ssize_t>(text.size()))
+            return Error{f.string() + ": cannot write the key file", "io"};
         return {};
     };
     const std::string header = "# ZeroMQ CURVE key for '" + name + "' (testbed keys new)\n";
-    if (auto s = write(key_file, header + "public_key = \"" + k.public_z85 + "\"\nsecret_key = \"" + k.secret_z85 + "\"\n", 0600);
+    if (auto s = write(key_file,
+                       header + "public_key = \"" + k.public_z85 + "\"\nsecret_key = \"" +
+                           k.secret_z85 + "\"\n",
+                       0600);
         !s) {
         return s.error();
     }
-    if (auto s = write(pub_file, header + "public_key = \"" + k.public_z85 + "\"\n", 0644); !s) return s.error();
+    if (auto s = write(pub_file, header + "public_key = \"" + k.public_z85 + "\"\n", 0644); !s)
+        return s.error();
     return k;
 }
 

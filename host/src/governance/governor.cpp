@@ -1,5 +1,13 @@
 #include "governance/governor.hpp"
 
+#include <sqlite3.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
 #include "common/clock.hpp"
 #include "common/logging.hpp"
 #include "common/sha256.hpp"
@@ -14,14 +22,6 @@
 #include "router/router.hpp"
 #include "runtime/in_process.hpp"
 #include "store/sqlite_store.hpp"
-
-#include <sqlite3.h>
-
-#include <atomic>
-#include <condition_variable>
-#include <map>
-#include <mutex>
-#include <thread>
 
 namespace tb::host {
 
@@ -52,7 +52,8 @@ struct Governor::Impl {
     sqlite3* rdb = nullptr;  // the governance thread's own read connection
 
     mutable std::mutex mu_;
-    std::map<int64_t, Slot> slots;  // guarded by mu_ for the map shape; slots are driven by one thread
+    std::map<int64_t, Slot>
+        slots;  // guarded by mu_ for the map shape; slots are driven by one thread
 
     std::thread thread;
     std::atomic<bool> quit{false};
@@ -62,10 +63,10 @@ struct Governor::Impl {
         if (rdb) sqlite3_close(rdb);
     }
 
-    void host_event(int32_t severity, const std::string& kind, int64_t trial_id, const std::string& message,
-                    const nlohmann::json& detail) {
-        store->add_event({opt.run_id, 0, severity, kind, "trial " + std::to_string(trial_id), message, detail.dump(),
-                          now_us()});
+    void host_event(int32_t severity, const std::string& kind, int64_t trial_id,
+                    const std::string& message, const nlohmann::json& detail) {
+        store->add_event({opt.run_id, 0, severity, kind, "trial " + std::to_string(trial_id),
+                          message, detail.dump(), now_us()});
     }
 
     void audit(gov::AuditEntry e) {
@@ -103,8 +104,15 @@ struct Governor::Impl {
                 gov::rollback(db);
                 return u;
             }
-            gov::AuditEntry e{now, "host", std::string(gov::to_string(action)), t.id, true, reason,
-                              {{"from", gov::to_string(t.state)}, {"to", gov::to_string(to)}, {"run_id", opt.run_id},
+            gov::AuditEntry e{now,
+                              "host",
+                              std::string(gov::to_string(action)),
+                              t.id,
+                              true,
+                              reason,
+                              {{"from", gov::to_string(t.state)},
+                               {"to", gov::to_string(to)},
+                               {"run_id", opt.run_id},
                                {"testbed", cfg->id}}};
             if (auto a = gov::append_audit(db, e); !a) {
                 gov::rollback(db);
@@ -119,7 +127,8 @@ struct Governor::Impl {
         });
         if (!s) log->error("trial {}: {} failed: {}", t.id, gov::to_string(action), s.message());
         if (changed) {
-            log->info("trial {}: {} -> {} ({})", t.id, gov::to_string(t.state), gov::to_string(to), reason);
+            log->info("trial {}: {} -> {} ({})", t.id, gov::to_string(t.state), gov::to_string(to),
+                      reason);
             t.state = to;
         }
         return changed;
@@ -128,18 +137,22 @@ struct Governor::Impl {
     Status check_config(const nlohmann::json& config, const ManifestInfo& m) const {
         for (const auto& [key, value] : config.items()) {
             if (m.config_key(key) == nullptr) {
-                return Error{"config key '" + key + "' is not declared by plugin '" + m.id + "'", "config"};
+                return Error{"config key '" + key + "' is not declared by plugin '" + m.id + "'",
+                             "config"};
             }
         }
         for (const auto& k : m.config_keys) {
             if (!k.default_value && !config.contains(k.name)) {
-                return Error{"required config key '" + k.name + "' is not set (" + k.description + ")", "config"};
+                return Error{
+                    "required config key '" + k.name + "' is not set (" + k.description + ")",
+                    "config"};
             }
         }
         return {};
     }
 
-    void refuse(Slot& slot, const std::string& kind, const std::string& message, nlohmann::json detail) {
+    void refuse(Slot& slot, const std::string& kind, const std::string& message,
+                nlohmann::json detail) {
         slot.phase = Phase::refused;
         log->error("trial {} ({}): {}", slot.trial.id, slot.trial.plugin_id, message);
         host_event(TB_SEV_MAJOR, kind, slot.trial.id, message, detail);
@@ -153,36 +166,41 @@ struct Governor::Impl {
         // Hash the file before opening it: a changed library must not even run its initialisers.
         auto sha = sha256_file(t.plugin_file);
         if (!sha) {
-            refuse(slot, "refuse_load", "plugin file of trial " + std::to_string(t.id) + " cannot be read: " +
-                                            sha.error().message,
+            refuse(slot, "refuse_load",
+                   "plugin file of trial " + std::to_string(t.id) +
+                       " cannot be read: " + sha.error().message,
                    {});
             return;
         }
         if (*sha != t.plugin_sha256) {
             refuse(slot, "refuse_load",
                    "plugin file " + t.plugin_file + " of trial " + std::to_string(t.id) +
-                       " changed since it was approved (SHA-256 " + *sha + ", approved " + t.plugin_sha256 +
-                       "); not loaded. Propose a new trial for the new build.",
+                       " changed since it was approved (SHA-256 " + *sha + ", approved " +
+                       t.plugin_sha256 + "); not loaded. Propose a new trial for the new build.",
                    {{"expected_sha256", t.plugin_sha256}, {"actual_sha256", *sha}});
             return;
         }
         auto lib = PluginLibrary::load(t.plugin_file);
         if (!lib) {
-            refuse(slot, "refuse_load", "plugin of trial " + std::to_string(t.id) + " cannot be loaded: " +
-                                            lib.error().message,
+            refuse(slot, "refuse_load",
+                   "plugin of trial " + std::to_string(t.id) +
+                       " cannot be loaded: " + lib.error().message,
                    {});
             return;
         }
         const auto& m = (*lib)->manifest();
-        // The file is mapped now; hash what was loaded again so a swap between the two reads is caught.
+        // The file is mapped now; hash what was loaded again so a swap between the two reads is
+        // caught.
         if ((*lib)->sha256() != t.plugin_sha256 || m.id != t.plugin_id) {
             refuse(slot, "refuse_load",
                    "plugin file " + t.plugin_file + " of trial " + std::to_string(t.id) +
-                       " is not the approved build (id '" + m.id + "', SHA-256 " + (*lib)->sha256() + ")",
+                       " is not the approved build (id '" + m.id + "', SHA-256 " +
+                       (*lib)->sha256() + ")",
                    {{"expected_sha256", t.plugin_sha256}, {"actual_sha256", (*lib)->sha256()}});
             return;
         }
-        // Config: the trial's own, else the [[plugins]] entry of the same plugin id in testbed.toml.
+        // Config: the trial's own, else the [[plugins]] entry of the same plugin id in
+        // testbed.toml.
         nlohmann::json config = t.config.is_object() ? t.config : nlohmann::json::object();
         InboxOptions inbox;
         const PluginSpec* matching_spec = nullptr;
@@ -211,10 +229,12 @@ struct Governor::Impl {
         reg.trial_id = t.id;
         reg.manifest = m.to_json();
         static const char* kBetter[] = {"?", "higher", "lower", "neither"};
-        for (const auto& x : m.metrics) reg.series.push_back({x.name, x.unit, kBetter[x.better], x.description});
+        for (const auto& x : m.metrics)
+            reg.series.push_back({x.name, x.unit, kBetter[x.better], x.description});
         auto rec = store->register_plugin(reg);
         if (!rec) {
-            refuse(slot, "refuse_load", "trial " + std::to_string(t.id) + ": " + rec.error().message, {});
+            refuse(slot, "refuse_load",
+                   "trial " + std::to_string(t.id) + ": " + rec.error().message, {});
             return;
         }
         PluginContextOptions co;
@@ -259,7 +279,8 @@ struct Governor::Impl {
                 slot.lib = *lib;
                 slot.inst = std::move(inst);
                 slot.inst->stop(std::chrono::milliseconds(0));
-                refuse(slot, "refuse_keys", "trial " + std::to_string(t.id) + ": " + key.error().message, {});
+                refuse(slot, "refuse_keys",
+                       "trial " + std::to_string(t.id) + ": " + key.error().message, {});
                 return;
             }
             auto pseud = std::make_shared<gov::Pseudonymiser>(*cfg, *key);
@@ -280,10 +301,17 @@ struct Governor::Impl {
             slot.phase = Phase::suspended;
         }
         router->add(slot.inst.get(), t.reads, std::move(transform));
-        log->info("trial {}: plugin '{}' {} ({}) running for {}; reads {}, publishes {}, window {} .. {}", t.id,
-                  m.id, m.version, t.organisation, t.testbed, nlohmann::json(t.reads).dump(),
-                  nlohmann::json(t.publishes).dump(), gov::format_time(t.from_us), gov::format_time(t.until_us));
-        audit({0, "host", "enforce_start", t.id, true, "trial plugin started within its window",
+        log->info(
+            "trial {}: plugin '{}' {} ({}) running for {}; reads {}, publishes {}, window {} .. {}",
+            t.id, m.id, m.version, t.organisation, t.testbed, nlohmann::json(t.reads).dump(),
+            nlohmann::json(t.publishes).dump(), gov::format_time(t.from_us),
+            gov::format_time(t.until_us));
+        audit({0,
+               "host",
+               "enforce_start",
+               t.id,
+               true,
+               "trial plugin started within its window",
                {{"reads", t.reads}, {"publishes", t.publishes}, {"sha256", t.plugin_sha256}}});
     }
 
@@ -305,13 +333,21 @@ struct Governor::Impl {
         const double latency_ms = static_cast<double>(applied - decided_us) / 1000.0;
         log->warn("trial {}: {} applied {:.1f} ms after the decision was recorded", slot.trial.id,
                   suspend ? "SUSPEND" : "resume", latency_ms);
-        host_event(suspend ? TB_SEV_WARNING : TB_SEV_INFO, suspend ? "trial_suspended" : "trial_resumed",
-                   slot.trial.id, suspend ? "delivery to the trial's plugin stopped" : "delivery resumed",
+        host_event(suspend ? TB_SEV_WARNING : TB_SEV_INFO,
+                   suspend ? "trial_suspended" : "trial_resumed", slot.trial.id,
+                   suspend ? "delivery to the trial's plugin stopped" : "delivery resumed",
                    {{"latency_ms", latency_ms}});
-        audit({applied, "host", suspend ? "enforce_suspend" : "enforce_resume", slot.trial.id, true,
-               suspend ? (idle ? "plugin receives nothing more" : "delivery stopped; a callback is still running")
+        audit({applied,
+               "host",
+               suspend ? "enforce_suspend" : "enforce_resume",
+               slot.trial.id,
+               true,
+               suspend ? (idle ? "plugin receives nothing more"
+                               : "delivery stopped; a callback is still running")
                        : "delivery resumed",
-               {{"decided_us", decided_us}, {"applied_us", applied}, {"latency_ms", latency_ms},
+               {{"decided_us", decided_us},
+                {"applied_us", applied},
+                {"latency_ms", latency_ms},
                 {"dropped_not_running", slot.inst->context().counters().dropped_not_running.load()},
                 {"delivered", slot.inst->context().counters().delivered.load()}}});
     }
@@ -330,7 +366,8 @@ struct Governor::Impl {
                 if (slot) halt(*slot, "trial window ended");
                 transition(t, gov::Action::complete, "trial window ended");
             } else if (t.live() && now >= t.from_us) {
-                if (t.state == TrialState::approved) transition(t, gov::Action::activate, "trial window opened");
+                if (t.state == TrialState::approved)
+                    transition(t, gov::Action::activate, "trial window opened");
                 if (!slot) {
                     std::lock_guard lock(mu_);
                     slot = &slots[t.id];
@@ -377,8 +414,9 @@ struct Governor::Impl {
 Governor::Governor() : impl_(std::make_unique<Impl>()) {}
 Governor::~Governor() { stop(std::chrono::milliseconds(0)); }
 
-Result<std::unique_ptr<Governor>> Governor::create(const TestbedConfig& cfg, GovernorOptions opt, SqliteStore* store,
-                                                   Publisher* publisher, Executor& executor, Router& router) {
+Result<std::unique_ptr<Governor>> Governor::create(const TestbedConfig& cfg, GovernorOptions opt,
+                                                   SqliteStore* store, Publisher* publisher,
+                                                   Executor& executor, Router& router) {
     std::unique_ptr<Governor> g(new Governor());
     auto& im = *g->impl_;
     im.cfg = &cfg;
@@ -397,9 +435,11 @@ Status Governor::start() {
     auto& im = *impl_;
     im.reconcile();
     std::size_t n = 0;
-    for (const auto& [id, s] : im.slots) n += s.phase == Phase::running || s.phase == Phase::suspended;
-    im.log->info("governance: {} trial plugin(s) running on testbed '{}'; watching {} for staff decisions", n,
-                 im.cfg->id, im.opt.db.string());
+    for (const auto& [id, s] : im.slots)
+        n += s.phase == Phase::running || s.phase == Phase::suspended;
+    im.log->info(
+        "governance: {} trial plugin(s) running on testbed '{}'; watching {} for staff decisions",
+        n, im.cfg->id, im.opt.db.string());
     im.thread = std::thread([&im] { im.run(); });
     return {};
 }
@@ -411,7 +451,8 @@ void Governor::stop(std::chrono::milliseconds drain_timeout) {
     im.quit.store(true);
     if (im.thread.joinable()) im.thread.join();
     for (auto& [id, s] : im.slots) {
-        if (s.inst && (s.inst->state() == PluginState::running || s.inst->state() == PluginState::suspended)) {
+        if (s.inst && (s.inst->state() == PluginState::running ||
+                       s.inst->state() == PluginState::suspended)) {
             im.router->remove(s.inst.get());
             s.inst->stop(drain_timeout);
         }
@@ -430,7 +471,8 @@ std::vector<PluginInstance*> Governor::instances() const {
 std::size_t Governor::running_trials() const {
     std::lock_guard lock(impl_->mu_);
     std::size_t n = 0;
-    for (const auto& [id, s] : impl_->slots) n += s.phase == Phase::running || s.phase == Phase::suspended;
+    for (const auto& [id, s] : impl_->slots)
+        n += s.phase == Phase::running || s.phase == Phase::suspended;
     return n;
 }
 

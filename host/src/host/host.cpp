@@ -1,5 +1,13 @@
 #include "host/host.hpp"
 
+#include <condition_variable>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <zmq.hpp>
+
 #include "bus/curve.hpp"
 #include "bus/feed_receiver.hpp"
 #include "bus/publisher.hpp"
@@ -13,15 +21,6 @@
 #include "runtime/executor.hpp"
 #include "runtime/in_process.hpp"
 #include "store/sqlite_store.hpp"
-
-#include <zmq.hpp>
-
-#include <condition_variable>
-#include <mutex>
-#include <thread>
-#include <fstream>
-#include <map>
-#include <sstream>
 
 namespace tb::host {
 namespace fs = std::filesystem;
@@ -77,38 +76,45 @@ struct Host::Impl {
             const std::string silent = std::to_string(c.silent_us / 1'000'000);
             const std::string limit = " (stale after " + std::to_string(c.stale_after_s) + " s)";
             if (c.stale && c.never_heard) {
-                e.message = "feed '" + c.source + "' is configured but has sent nothing in the " + silent +
-                            " s since the host started" + limit + "; check the sensor or its bridge";
+                e.message = "feed '" + c.source + "' is configured but has sent nothing in the " +
+                            silent + " s since the host started" + limit +
+                            "; check the sensor or its bridge";
             } else if (c.stale) {
                 e.message = "feed '" + c.source + "' has been silent for " + silent + " s" + limit;
             } else {
                 e.message = "feed '" + c.source + "' is back after " + silent + " s of silence";
             }
-            e.detail_json = nlohmann::json{{"last_seen_us", c.last_seen_us},
-                                           {"silent_s", static_cast<double>(c.silent_us) / 1e6},
-                                           {"stale_after_s", c.stale_after_s},
-                                           {"never_heard", c.never_heard}}
-                                .dump();
+            e.detail_json = nlohmann::json{
+                {"last_seen_us", c.last_seen_us},
+                {"silent_s", static_cast<double>(c.silent_us) / 1e6},
+                {"stale_after_s", c.stale_after_s},
+                {"never_heard",
+                 c.never_heard}}.dump();
             e.t_us = now_us();
             if (logged < kLogged) {
                 ++logged;
-                if (c.stale) log->warn("{}", e.message);
-                else log->info("{}", e.message);
+                if (c.stale)
+                    log->warn("{}", e.message);
+                else
+                    log->info("{}", e.message);
             } else {
                 ++not_logged;
             }
             (void)store->add_event(std::move(e));
         }
         if (not_logged > 0) {
-            log->warn("{} more feed(s) went stale or recovered just now; each is recorded as a feed_stale or "
-                      "feed_recovered event (testbed events, testbed report)",
-                      not_logged);
+            log->warn(
+                "{} more feed(s) went stale or recovered just now; each is recorded as a "
+                "feed_stale or "
+                "feed_recovered event (testbed events, testbed report)",
+                not_logged);
         }
     }
 
     void save_feed_health() {
-        if (auto s = store->save_feed_health(run_id, receiver->feed_health(), receiver->drops_by_reason(),
-                                             receiver->stale_periods());
+        if (auto s =
+                store->save_feed_health(run_id, receiver->feed_health(),
+                                        receiver->drops_by_reason(), receiver->stale_periods());
             !s) {
             log->error("{}", s.message());
         }
@@ -135,19 +141,22 @@ struct Host::Impl {
     }
 
     Status check_plugin_config(const PluginSpec& spec, const ManifestInfo& m) const {
-        const std::string where = cfg.file.string() + ":" + std::to_string(spec.line) + ": plugin '" + spec.name + "'";
+        const std::string where =
+            cfg.file.string() + ":" + std::to_string(spec.line) + ": plugin '" + spec.name + "'";
         for (const auto& [key, value] : spec.config.items()) {
             if (m.config_key(key) == nullptr) {
                 std::string known;
                 for (const auto& k : m.config_keys) known += (known.empty() ? "" : ", ") + k.name;
-                return Error{where + ": config key '" + key + "' is not declared by plugin '" + m.id +
-                                 "' (known keys: " + (known.empty() ? "none" : known) + ")",
+                return Error{where + ": config key '" + key + "' is not declared by plugin '" +
+                                 m.id + "' (known keys: " + (known.empty() ? "none" : known) + ")",
                              "config"};
             }
         }
         for (const auto& k : m.config_keys) {
             if (!k.default_value && !spec.config.contains(k.name)) {
-                return Error{where + ": required config key '" + k.name + "' is not set (" + k.description + ")", "config"};
+                return Error{where + ": required config key '" + k.name + "' is not set (" +
+                                 k.description + ")",
+                             "config"};
             }
         }
         return {};
@@ -180,26 +189,31 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
     };
     std::vector<Loaded> loaded;
     if (!im.opt.dev && !im.cfg.plugins.empty()) {
-        im.log->warn("{}: {} [[plugins]] entr{} not run: without --dev only plugins of approved trials run "
-                     "(their config is still used for trials of the same plugin id)",
-                     im.cfg.file.string(), im.cfg.plugins.size(), im.cfg.plugins.size() == 1 ? "y is" : "ies are");
+        im.log->warn(
+            "{}: {} [[plugins]] entr{} not run: without --dev only plugins of approved trials run "
+            "(their config is still used for trials of the same plugin id)",
+            im.cfg.file.string(), im.cfg.plugins.size(),
+            im.cfg.plugins.size() == 1 ? "y is" : "ies are");
     }
     if (im.opt.dev && !im.cfg.plugins.empty()) {
-        im.log->warn("DEVELOPMENT MODE (--dev): running {} [[plugins]] entr{} WITHOUT a trial: ungoverned, with access "
-                     "to every feed they declare; never use --dev in production",
-                     im.cfg.plugins.size(), im.cfg.plugins.size() == 1 ? "y" : "ies");
+        im.log->warn(
+            "DEVELOPMENT MODE (--dev): running {} [[plugins]] entr{} WITHOUT a trial: ungoverned, "
+            "with access "
+            "to every feed they declare; never use --dev in production",
+            im.cfg.plugins.size(), im.cfg.plugins.size() == 1 ? "y" : "ies");
     }
     for (const auto& spec : im.cfg.plugins) {
         if (!im.opt.dev) break;
-        const fs::path file = fs::absolute(resolve_plugin_path(spec.library, im.opt.plugin_dir, im.cfg.dir));
+        const fs::path file =
+            fs::absolute(resolve_plugin_path(spec.library, im.opt.plugin_dir, im.cfg.dir));
         std::shared_ptr<PluginLibrary> lib;
         if (auto it = im.libraries.find(file.string()); it != im.libraries.end()) {
             lib = it->second;
         } else {
             auto r = PluginLibrary::load(file);
             if (!r) {
-                return Error{im.cfg.file.string() + ":" + std::to_string(spec.line) + ": plugin '" + spec.name +
-                                 "' cannot be loaded: " + r.error().message,
+                return Error{im.cfg.file.string() + ":" + std::to_string(spec.line) + ": plugin '" +
+                                 spec.name + "' cannot be loaded: " + r.error().message,
                              r.error().reason};
             }
             lib = r.value();
@@ -233,8 +247,11 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
 
     im.started_us = now_us();
     im.started_mono_ns = mono_ns();
-    nlohmann::json cfg_json{{"testbed", im.cfg.id}, {"file", im.cfg.file.string()}, {"ingest", im.cfg.host.ingest},
-                            {"output", im.cfg.host.output}, {"dev", im.opt.dev}};
+    nlohmann::json cfg_json{{"testbed", im.cfg.id},
+                            {"file", im.cfg.file.string()},
+                            {"ingest", im.cfg.host.ingest},
+                            {"output", im.cfg.host.output},
+                            {"dev", im.opt.dev}};
     auto run = im.store->begin_run({im.cfg.id, kHostVersion, im.started_us, cfg_json});
     if (!run) return run.error();
     im.run_id = *run;
@@ -258,7 +275,8 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
         reg.mode = spec->isolation == Isolation::process ? "process" : "in-process";
         reg.manifest = m.to_json();
         static const char* kBetter[] = {"?", "higher", "lower", "neither"};
-        for (const auto& x : m.metrics) reg.series.push_back({x.name, x.unit, kBetter[x.better], x.description});
+        for (const auto& x : m.metrics)
+            reg.series.push_back({x.name, x.unit, kBetter[x.better], x.description});
         auto rec = im.store->register_plugin(reg);
         if (!rec) return rec.error();
 
@@ -269,22 +287,25 @@ Result<std::unique_ptr<Host>> Host::create(HostOptions options) {
         co.run_id = im.run_id;
         co.publish_budget_per_s = spec->publish_budget_per_s;
         co.record_budget_per_s = spec->record_budget_per_s;
-        auto ctx = std::make_unique<PluginContext>(std::move(co), im.store.get(), im.publisher.get());
+        auto ctx =
+            std::make_unique<PluginContext>(std::move(co), im.store.get(), im.publisher.get());
         ctx->set_record(*rec);
         if (spec->isolation == Isolation::process) {
             // An untrusted plugin: its own testbed-runner process (docs/isolation.md).
             ProcessOptions po = process_options_for(spec, im.run_id, *lib);
-            im.instances.push_back(make_process_instance(std::move(ctx), po, make_store_incident_sink(*im.store)));
-        } else {
             im.instances.push_back(
-                make_in_process_instance(lib, std::move(ctx), *im.executor, {spec->inbox_capacity, spec->overflow}));
+                make_process_instance(std::move(ctx), po, make_store_incident_sink(*im.store)));
+        } else {
+            im.instances.push_back(make_in_process_instance(
+                lib, std::move(ctx), *im.executor, {spec->inbox_capacity, spec->overflow}));
         }
     }
     GovernorOptions go;
     go.db = im.opt.db;
     go.plugin_dir = im.opt.plugin_dir;
     go.run_id = im.run_id;
-    auto gov = Governor::create(im.cfg, go, im.store.get(), im.publisher.get(), *im.executor, im.router);
+    auto gov =
+        Governor::create(im.cfg, go, im.store.get(), im.publisher.get(), *im.executor, im.router);
     if (!gov) return gov.error();
     im.governor = std::move(gov.value());
     return host;
@@ -299,8 +320,9 @@ Status Host::start() {
             continue;
         }
         im.router.add(inst.get(), inst->context().manifest().reads);
-        im.log->info("plugin '{}' ({} {}, {}) running {}; reads {}", inst->name(), inst->context().manifest().id,
-                     inst->context().manifest().version, inst->context().manifest().organisation, inst->mode(),
+        im.log->info("plugin '{}' ({} {}, {}) running {}; reads {}", inst->name(),
+                     inst->context().manifest().id, inst->context().manifest().version,
+                     inst->context().manifest().organisation, inst->mode(),
                      nlohmann::json(inst->context().manifest().reads).dump());
     }
     if (auto s = im.governor->start(); !s) return s;
@@ -318,14 +340,20 @@ Status Host::start() {
     };
     if (!im.cfg.host.curve_secret_key_file.empty()) {
         auto key = load_curve_key_file(im.cfg.host.curve_secret_key_file, true);
-        if (!key) return Error{im.cfg.file.string() + ": [host] curve_secret_key_file: " + key.error().message, "curve"};
+        if (!key)
+            return Error{
+                im.cfg.file.string() + ": [host] curve_secret_key_file: " + key.error().message,
+                "curve"};
         auto auth = load_authorized_keys(im.cfg.host.curve_authorized_keys);
-        if (!auth) return Error{im.cfg.file.string() + ": [host] curve_authorized_keys: " + auth.error().message, "curve"};
+        if (!auth)
+            return Error{
+                im.cfg.file.string() + ": [host] curve_authorized_keys: " + auth.error().message,
+                "curve"};
         ro.curve_public_z85 = key->public_z85;
         ro.curve_secret_z85 = key->secret_z85;
         ro.curve_authorized_keys = std::move(auth.value());
-        im.log->info("ingest is CURVE-protected: server key {}, {} authorized publisher key(s)", key->public_z85,
-                     ro.curve_authorized_keys.size());
+        im.log->info("ingest is CURVE-protected: server key {}, {} authorized publisher key(s)",
+                     key->public_z85, ro.curve_authorized_keys.size());
     }
     auto r = FeedReceiver::start(
         im.zctx, ro,
@@ -339,8 +367,9 @@ Status Host::start() {
     im.health_thread = std::thread([&im] { im.run_health(); });
     im.started = true;
     im.log->info("testbed '{}' running: ingest {}, output {}, database {}, run {}", im.cfg.id,
-                 nlohmann::json(im.cfg.host.ingest).dump(), im.cfg.host.output.empty() ? "off" : im.cfg.host.output,
-                 im.opt.db.string(), im.run_id);
+                 nlohmann::json(im.cfg.host.ingest).dump(),
+                 im.cfg.host.output.empty() ? "off" : im.cfg.host.output, im.opt.db.string(),
+                 im.run_id);
     return {};
 }
 
@@ -362,8 +391,9 @@ nlohmann::json Host::snapshot() const {
     }
     if (im.publisher) j["published"] = im.publisher->sent();
     const auto st = im.store->stats();
-    j["store"] = {{"queued", st.queued}, {"committed_rows", st.committed_rows}, {"rejected", st.rejected},
-                  {"failed_rows", st.failed_rows}, {"commits", st.commits}, {"queue_depth", st.queue_depth}};
+    j["store"] = {{"queued", st.queued},     {"committed_rows", st.committed_rows},
+                  {"rejected", st.rejected}, {"failed_rows", st.failed_rows},
+                  {"commits", st.commits},   {"queue_depth", st.queue_depth}};
     j["plugins"] = nlohmann::json::array();
     for (const auto* inst : im.all_instances()) {
         // Organisation and reads let the HTTP API show an organisation only its own plugins.
@@ -425,11 +455,15 @@ nlohmann::json Host::stop() {
     im.summary["database"] = fs::absolute(im.opt.db).string();
     const auto all = im.all_instances();
     for (std::size_t i = 0; i < all.size() && i < im.summary["plugins"].size(); ++i) {
-        (void)im.store->save_plugin_stats(all[i]->context().record().plugin_row, im.summary["plugins"][i]);
+        (void)im.store->save_plugin_stats(all[i]->context().record().plugin_row,
+                                          im.summary["plugins"][i]);
     }
-    if (im.receiver) im.save_feed_health();  // stale periods; end_run below writes the final figures
-    const std::vector<FeedHealthRow> feeds = im.receiver ? im.receiver->feed_health() : std::vector<FeedHealthRow>{};
-    const auto drops = im.receiver ? im.receiver->drops_by_reason() : std::map<std::string, uint64_t>{};
+    if (im.receiver)
+        im.save_feed_health();  // stale periods; end_run below writes the final figures
+    const std::vector<FeedHealthRow> feeds =
+        im.receiver ? im.receiver->feed_health() : std::vector<FeedHealthRow>{};
+    const auto drops =
+        im.receiver ? im.receiver->drops_by_reason() : std::map<std::string, uint64_t>{};
     if (auto s = im.store->end_run(im.run_id, now_us(), im.summary, feeds, drops); !s) {
         im.log->error("recording the end of the run: {}", s.message());
     }
@@ -445,21 +479,23 @@ nlohmann::json Host::stop() {
 std::string format_summary(const nlohmann::json& s) {
     std::ostringstream o;
     auto u = [&](const char* k) { return s.contains(k) ? s[k].get<uint64_t>() : uint64_t{0}; };
-    o << "run " << s.value("run_id", 0) << " on testbed '" << s.value("testbed", "") << "': received " << u("received")
-      << " message(s), delivered " << u("delivered") << " to plugins, dropped " << u("ingest_dropped") << " malformed + "
-      << u("plugin_dropped") << " at plugin inboxes; recorded " << u("metrics_recorded") << " metric sample(s) and "
+    o << "run " << s.value("run_id", 0) << " on testbed '" << s.value("testbed", "")
+      << "': received " << u("received") << " message(s), delivered " << u("delivered")
+      << " to plugins, dropped " << u("ingest_dropped") << " malformed + " << u("plugin_dropped")
+      << " at plugin inboxes; recorded " << u("metrics_recorded") << " metric sample(s) and "
       << u("events_recorded") << " event(s); " << s["store"].value("committed_rows", uint64_t{0})
       << " row(s) committed to " << s.value("database", "") << "\n";
     if (s.contains("ingest_dropped_by_reason") && !s["ingest_dropped_by_reason"].empty()) {
         o << "  malformed messages by reason: " << s["ingest_dropped_by_reason"].dump() << "\n";
     }
     for (const auto& p : s["plugins"]) {
-        o << "  plugin " << p["instance"].get<std::string>() << " [" << p["state"].get<std::string>()
-          << "]: delivered " << p["delivered"] << ", dropped " << p["dropped_inbox"].get<uint64_t>() +
-                                                                   p["dropped_not_running"].get<uint64_t>()
-          << ", errors " << p["callback_errors"] << ", bad data " << p["bad_data"] << ", metrics " << p["metrics"]
-          << ", events " << p["events"] << ", published " << p["published"] << ", callback p50/p99 "
-          << p.value("callback_p50_us", 0.0) << "/" << p.value("callback_p99_us", 0.0) << " us\n";
+        o << "  plugin " << p["instance"].get<std::string>() << " ["
+          << p["state"].get<std::string>() << "]: delivered " << p["delivered"] << ", dropped "
+          << p["dropped_inbox"].get<uint64_t>() + p["dropped_not_running"].get<uint64_t>()
+          << ", errors " << p["callback_errors"] << ", bad data " << p["bad_data"] << ", metrics "
+          << p["metrics"] << ", events " << p["events"] << ", published " << p["published"]
+          << ", callback p50/p99 " << p.value("callback_p50_us", 0.0) << "/"
+          << p.value("callback_p99_us", 0.0) << " us\n";
     }
     return o.str();
 }
