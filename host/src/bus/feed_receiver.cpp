@@ -149,7 +149,7 @@ struct FeedReceiver::Impl {
     //
     // A callback run this way holds the input while it runs. Instances whose callbacks took
     // longer than kInlineMaxCallbackNs lately are not run this way (in_process.cpp), and a
-    // callback that still holds the input for rescue_after is rescued by rescue_stalled_input():
+    // callback that holds the input for longer than `after` is rescued by rescue_stalled_input():
     // another worker becomes the reader, and the old one leaves when its callback returns.
     static constexpr int kReadBatch = 256;
     static constexpr int64_t kRescued = -1;

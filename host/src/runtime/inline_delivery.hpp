@@ -1,13 +1,14 @@
-// runtime/inline_delivery.hpp: lets the feed receiver run a plugin's callback on its own worker
-// thread, with no thread hand-off between reading a message and the callback (W3 in
+// runtime/inline_delivery.hpp: lets the feed receiver run a plugin's callback on the worker that
+// read its message, with no thread hand-off between reading a message and the callback (W3 in
 // docs/performance.md).
 //
 // The receiver opens an InlineSlot around the routing of one message. The first in-process
-// instance whose drain that message makes due claims the slot instead of posting the drain.
-// The receiver then hands the receiving on (re-arms its wait, or posts its next read, so another
-// worker keeps reading) and only after that runs the claimed drain on its thread. So a slow or
-// hung callback holds one worker, as a posted one would, never the input; every other due drain
-// is posted as before and runs on another worker in parallel.
+// instance whose drain that message makes due claims the slot instead of posting the drain; every
+// other due drain is posted as before and runs on another worker in parallel. The receiver runs
+// the claimed drain at once on its own thread and then reads on. So the callback holds the input
+// while it runs; the guards (bus/feed_receiver.cpp, in_process.cpp): an instance whose callback
+// took over 200 µs does not claim for a second, and a callback holding the input for over 50 ms
+// is rescued: another worker becomes the reader.
 //
 // Thread safety: the slot is per thread; claim() only ever sees the slot of the calling thread.
 #pragma once
